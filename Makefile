@@ -1,0 +1,37 @@
+# The verbs people use. Each one creates .venv and installs everything from this checkout first.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint typecheck bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: this version is a CPU build available locally; an unpinned torch pulls CUDA wheels.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+## demo: generate a small dataset with the default config, validate it and write a preview.
+demo: install
+	$(BIN)/synthgen-generate output_dir=outputs/demo
+	$(BIN)/synthgen validate outputs/demo
+	$(BIN)/synthgen preview outputs/demo --out outputs/demo/preview
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+## test: lint, type-check, then the test suite (fast by default; slow tests with PYTEST_ARGS="-m slow").
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache
