@@ -84,7 +84,9 @@ class ClipSettings(Frozen):
                     f"{name}={value} must be a multiple of {unit} (32 x reference_downscale "
                     f"{self.reference_downscale}; nearest valid: {lower} or {lower + unit})"
                 )
-        if self.reference_temporal_factor > 1 and (self.num_frames - 1) % (8 * self.reference_temporal_factor):
+        if self.reference_temporal_factor > 1 and (self.num_frames - 1) % (
+            8 * self.reference_temporal_factor
+        ):
             raise ValueError(
                 f"num_frames={self.num_frames} must be {8 * self.reference_temporal_factor}k+1 so the "
                 f"reference at temporal factor {self.reference_temporal_factor} is still 8k+1"
@@ -185,7 +187,9 @@ class HandheldShake(Frozen):
     seed: int = Field(0, ge=0)
 
 
-CameraMove = Annotated[AxisMove | OrbitMove | ZoomMove | CraneMove | HandheldShake, Field(discriminator="kind")]
+CameraMove = Annotated[
+    AxisMove | OrbitMove | ZoomMove | CraneMove | HandheldShake, Field(discriminator="kind")
+]
 
 
 class CameraSpec(Frozen):
@@ -363,7 +367,9 @@ class WorldSpec(Frozen):
 # ------------------------------------------------------------------------------------------- audio
 
 Instrument = Literal["kick", "snare", "hat_closed", "hat_open", "clap", "bass", "pad"]
-BindingKind = Literal["bounce", "scale_pulse", "flash", "color_downbeat", "camera_jolt", "camera_cut", "energy"]
+BindingKind = Literal[
+    "bounce", "scale_pulse", "flash", "color_downbeat", "camera_jolt", "camera_cut", "energy"
+]
 
 
 class BindingSpec(Frozen):
@@ -468,9 +474,9 @@ class ClipSpec(Frozen):
             raise config_error_from_validation(err, "spec") from None
 
 
+UNION_TAGS.update(("dolly", "truck", "pedestal", "pan", "tilt", "roll", "orbit", "zoom", "crane", "handheld"))
 UNION_TAGS.update(
-    ["dolly", "truck", "pedestal", "pan", "tilt", "roll", "orbit", "zoom", "crane", "handheld"]
-    + ["static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth"]
+    ("static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth")
 )
 
 

@@ -1,0 +1,116 @@
+"""Scene recipes: small modules that *describe* a scene from a random generator.
+
+A recipe is a module (or any object) with
+
+- ``sample(rng: numpy.random.Generator, ctx: SceneContext) -> SceneDescription`` (required): objects,
+  lights, world and the stage the camera should frame. Dynamic objects are returned standing still; the
+  motion sampler gives them paths afterwards, so every recipe gets every motion kind for free.
+- ``build(spec: ClipSpec, builder) -> None`` (optional): Blender-only decoration after the generic build,
+  through the builder object ``synthgen.render`` passes (which exposes ``bpy``). Most recipes need none.
+
+Recipes never import ``bpy`` at module level, so sampling runs without Blender. Built-ins are found by name;
+a user's recipe by dotted module path (``my_pkg.scenes.kitchen``, optionally ``module:attribute``) or by a
+``.py`` file path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol, cast, runtime_checkable
+
+import numpy as np
+
+from synthgen.errors import ConfigError
+from synthgen.spec import ClipSettings, LightSpec, ObjectSpec, Vec3, WorldSpec
+
+BUILTIN_RECIPES = ("tracked_objects", "camera_set", "beat_stage")
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """What a recipe may look at: its own parameters (``scene.params``) and the clip geometry."""
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    clip: ClipSettings = field(default_factory=ClipSettings)
+
+    def param(self, name: str, default: Any) -> Any:
+        """A recipe parameter with its default."""
+        return self.params.get(name, default)
+
+
+@dataclass(frozen=True)
+class SceneDescription:
+    """A recipe's output. ``stage_center_m``/``stage_radius_m`` say where the action is (camera aim)."""
+
+    objects: tuple[ObjectSpec, ...]
+    lights: tuple[LightSpec, ...]
+    world: WorldSpec
+    stage_center_m: Vec3 = (0.0, 0.0, 0.5)
+    stage_radius_m: float = 2.0
+
+
+@runtime_checkable
+class Recipe(Protocol):
+    """The recipe interface (a module with a ``sample`` function satisfies it)."""
+
+    def sample(self, rng: np.random.Generator, ctx: SceneContext) -> SceneDescription: ...
+
+
+def get_recipe(name: str) -> Recipe:
+    """Find a recipe by built-in name, dotted module path (``pkg.mod`` or ``pkg.mod:attr``) or .py path.
+
+    Raises ``ConfigError`` naming ``scene.recipe`` when nothing matches or the module has no ``sample``.
+    """
+    target: Any
+    if name in BUILTIN_RECIPES:
+        target = importlib.import_module(f"synthgen.scenes.{name}")
+    elif name.endswith(".py"):
+        target = _load_file(name)
+    else:
+        target = _load_dotted(name)
+    if not callable(getattr(target, "sample", None)):
+        raise ConfigError(f"scene.recipe={name!r}: recipe has no sample(rng, ctx) function")
+    return cast(Recipe, target)
+
+
+def _load_file(name: str) -> ModuleType:
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"scene.recipe={name!r}: file not found")
+    module_name = f"synthgen_user_recipe_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"scene.recipe={name!r}: cannot import this file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        sys.modules.pop(module_name, None)
+        raise ConfigError(f"scene.recipe={name!r}: importing it raised {type(err).__name__}: {err}") from None
+    return module
+
+
+def _load_dotted(name: str) -> Any:
+    module_name, _, attribute = name.partition(":")
+    if "." not in module_name and not attribute:
+        raise ConfigError(
+            f"scene.recipe={name!r}: unknown recipe (built-ins: {', '.join(BUILTIN_RECIPES)}; "
+            "or give a dotted module path or a .py file)"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"scene.recipe={name!r}: cannot import module {module_name!r} ({err})") from None
+    if not attribute:
+        return module
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"scene.recipe={name!r}: module {module_name!r} has no {attribute!r}") from None
