@@ -139,8 +139,9 @@ class AxisMove(Frozen):
     """Translation along, or rotation about, one camera axis.
 
     dolly: forward (m), truck: right (m), pedestal: up (m, world Z), pan: yaw about world Z (deg, positive
-    turns left), tilt: about the camera's right axis (deg, positive looks up), roll: about the view axis
-    (deg, positive rotates the image clockwise... see docs/conventions.md).
+    turns counter-clockwise seen from above, i.e. left), tilt: about the camera's right axis (deg, positive
+    looks up), roll: about the view axis (deg, positive turns the image content clockwise). Formulas in
+    docs/conventions.md.
     """
 
     kind: Literal["dolly", "truck", "pedestal", "pan", "tilt", "roll"]
