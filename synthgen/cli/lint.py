@@ -1,0 +1,111 @@
+"""``synthgen lint PATH``: flag ambiguous reference/target pairs, clip by clip, and write a JSON report.
+
+Thresholds come from the dataset's own config (``control.lint`` in ``_manifest.json``), then from
+``--thresholds FILE`` (JSON or YAML mapping), then from flags such as ``--min-motion-px 1.5``.
+Exit code: 0 when no clip is rejected, 1 when some clip has an error finding (or, with ``--strict``, any
+finding), 2 on unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from synthgen.errors import ConfigError
+from synthgen.lint import RULES, LintThresholds, lint_dataset, parse_thresholds
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``synthgen lint``: the dataset path, report location and one flag per threshold."""
+    parser.add_argument("path", help="dataset folder (or URI) written by synthgen-generate")
+    parser.add_argument("--report", default=None, help="JSON report path (default: PATH/lint_report.json)")
+    parser.add_argument("--thresholds", default=None, help="JSON/YAML file of thresholds (control.lint keys)")
+    parser.add_argument("--strict", action="store_true", help="warnings also make the exit code 1")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    for name, field in LintThresholds.model_fields.items():
+        if name == "warn_only":
+            parser.add_argument(
+                "--warn-only", nargs="*", default=None, choices=RULES, help="rules reported as warnings only"
+            )
+            continue
+        kind = int if field.annotation is int else float
+        parser.add_argument(
+            _flag(name),
+            type=kind,
+            default=None,
+            dest=name,
+            help=field.description or f"default {field.default}",
+        )
+
+
+def _manifest_thresholds(path: str) -> dict[str, Any]:
+    manifest = Path(path) / "_manifest.json"
+    if not manifest.is_file():
+        return {}
+    try:
+        body = json.loads(manifest.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    control = body.get("config", {}).get("control", {})
+    lint = control.get("lint", {}) if isinstance(control, dict) else {}
+    return dict(lint) if isinstance(lint, dict) else {}
+
+
+def _file_thresholds(path: str) -> dict[str, Any]:
+    text = Path(path).read_text(encoding="utf-8") if Path(path).is_file() else None
+    if text is None:
+        raise ConfigError(f"--thresholds={path!r}: no such file")
+    try:
+        if path.endswith((".yaml", ".yml")):
+            from omegaconf import OmegaConf
+
+            loaded = OmegaConf.to_container(OmegaConf.create(text))
+        else:
+            loaded = json.loads(text)
+    except Exception as err:
+        raise ConfigError(f"--thresholds={path!r}: unreadable ({str(err).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--thresholds={path!r}: must hold a mapping of threshold names to values")
+    return {str(k): v for k, v in loaded.items()}
+
+
+def resolve_thresholds(args: argparse.Namespace) -> LintThresholds:
+    """Dataset config, then ``--thresholds`` file, then individual flags (later wins)."""
+    values = _manifest_thresholds(args.path)
+    if args.thresholds:
+        values.update(_file_thresholds(args.thresholds))
+    for name in LintThresholds.model_fields:
+        flag_value = getattr(args, name, None)
+        if flag_value is not None:
+            values[name] = tuple(flag_value) if name == "warn_only" else flag_value
+    return parse_thresholds(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Lint the dataset, print one line per finding and a summary, write the report; return the exit code."""
+    thresholds = resolve_thresholds(args)
+    report = lint_dataset(args.path, thresholds)
+    report_path = Path(args.report) if args.report else Path(args.path) / "lint_report.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = report_path.with_name(f".{report_path.name}.tmp")
+    tmp.write_text(report.to_json(args.path) + "\n", encoding="utf-8")
+    tmp.replace(report_path)
+    if not args.quiet:
+        for finding in report.findings:
+            print(f"{finding.clip_id}: {finding.level}: {finding.rule}: {finding.message}")
+    rejected = len(report.rejected_clip_ids())
+    print(
+        f"synthgen lint: {report.num_clips} clips, {rejected} rejected, {report.num_errors} errors, "
+        f"{report.num_warnings} warnings; report: {report_path}",
+        file=sys.stderr,
+    )
+    if report.num_errors or (args.strict and report.num_warnings):
+        return 1
+    return 0
