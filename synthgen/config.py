@@ -87,7 +87,7 @@ class CameraConfig(_Config):
     """Camera placement around the stage and the moves drawn for it."""
 
     moves: tuple[MoveName, ...] = ("static", "dolly", "truck", "pan", "orbit", "zoom", "crane")
-    distance_m: Range = (7.0, 10.0)
+    distance_m: Range = Field((3.0, 5.0), description="added to the recipe's stage radius")
     height_m: Range = (1.5, 4.0)
     focal_length_mm: Range = (28.0, 50.0)
     composite_probability: float = Field(0.25, ge=0.0, le=1.0, description="chance of a second move")

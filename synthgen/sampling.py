@@ -190,7 +190,7 @@ def sample_path(
 
 def _sample_camera(rng: np.random.Generator, cam: CameraConfig, scene: SceneDescription) -> CameraSpec:
     center = scene.stage_center_m
-    azimuth = float(rng.uniform(-math.pi, math.pi))
+    azimuth = math.radians(float(rng.uniform(*scene.camera_azimuth_deg)))
     distance = float(rng.uniform(*cam.distance_m)) + scene.stage_radius_m
     height = float(rng.uniform(*cam.height_m))
     position = (center[0] + distance * math.cos(azimuth), center[1] + distance * math.sin(azimuth), height)

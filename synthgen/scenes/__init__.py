@@ -53,6 +53,9 @@ class SceneDescription:
     world: WorldSpec
     stage_center_m: Vec3 = (0.0, 0.0, 0.5)
     stage_radius_m: float = 2.0
+    camera_azimuth_deg: tuple[float, float] = (-180.0, 180.0)
+    """Directions (from the stage centre, counter-clockwise from +X) the camera may stand in, e.g. a room's
+    open side."""
 
 
 @runtime_checkable

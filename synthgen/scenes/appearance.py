@@ -11,11 +11,15 @@ from synthgen.spec import ColorRGB, LightSpec, MaterialSpec, TextureKind, Vec3, 
 TEXTURES: tuple[TextureKind, ...] = ("none", "noise", "voronoi", "checker", "wave", "brick")
 
 
-def random_color(rng: np.random.Generator, saturation: tuple[float, float] = (0.4, 0.95)) -> ColorRGB:
-    """A colour from HSV with hue uniform, given saturation range, value in [0.35, 0.95]."""
+def random_color(
+    rng: np.random.Generator,
+    saturation: tuple[float, float] = (0.4, 0.95),
+    value: tuple[float, float] = (0.35, 0.95),
+) -> ColorRGB:
+    """A colour from HSV: hue uniform, saturation and value uniform in the given ranges."""
     hue = float(rng.uniform(0.0, 1.0))
     sat = float(rng.uniform(*saturation))
-    val = float(rng.uniform(0.35, 0.95))
+    val = float(rng.uniform(*value))
     return _hsv_to_rgb(hue, sat, val)
 
 
@@ -57,7 +61,7 @@ def random_lights(rng: np.random.Generator, count: int, stage_center_m: Vec3) ->
             float(rng.uniform(3.0, 8.0)),
         )
         if index == 0:
-            kind, strength = "sun", float(rng.uniform(2.0, 5.0))
+            kind, strength = "sun", float(rng.uniform(1.0, 2.5))
         else:
             kind = "area" if rng.uniform() < 0.5 else "point"
             strength = float(rng.uniform(200.0, 800.0))
@@ -83,13 +87,15 @@ def random_world(rng: np.random.Generator, sky_probability: float) -> WorldSpec:
         sun_elevation_deg=float(rng.uniform(15.0, 60.0)),
         sun_azimuth_deg=float(rng.uniform(0.0, 360.0)),
         background_rgb=random_color(rng, saturation=(0.0, 0.3)),
-        strength=float(rng.uniform(0.3, 1.0)),
+        # Physical sky models are far brighter than a plain colour; these strengths keep both in range.
+        strength=float(rng.uniform(0.03, 0.1)) if use_sky else float(rng.uniform(0.3, 1.0)),
+        # A darker ground than objects keeps subjects readable against it.
         ground_material=MaterialSpec(
-            base_color_rgb=random_color(rng, saturation=(0.0, 0.5)),
+            base_color_rgb=random_color(rng, saturation=(0.0, 0.5), value=(0.15, 0.6)),
             roughness=float(rng.uniform(0.5, 1.0)),
             texture=ground_texture,
             texture_scale=float(rng.uniform(8.0, 30.0)),
-            secondary_color_rgb=random_color(rng, saturation=(0.0, 0.5)),
+            secondary_color_rgb=random_color(rng, saturation=(0.0, 0.5), value=(0.15, 0.6)),
         ),
     )
 
