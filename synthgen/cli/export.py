@@ -1,0 +1,22 @@
+"""``synthgen export ltx-trainer PATH OUT``: MP4/WAV files + dataset.jsonl for the LTX-2 trainer."""
+
+from __future__ import annotations
+
+import argparse
+
+from synthgen.export import export_ltx_trainer
+
+FORMATS = ("ltx-trainer",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``synthgen export``."""
+    parser.add_argument("format", choices=FORMATS, help="target layout")
+    parser.add_argument("path", help="dataset folder")
+    parser.add_argument("out", help="output folder (created)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print the path of the written dataset file."""
+    print(export_ltx_trainer(args.path, args.out))
+    return 0

@@ -1,0 +1,111 @@
+"""``synthgen-generate``: the Hydra app that generates a dataset (config: ``synthgen/conf/generate.yaml``).
+
+One run is one job; a sweep splits the dataset over jobs, run by any Hydra launcher::
+
+    synthgen-generate -m job.index='range(0,8)' job.count=8 hydra/launcher=synthgen_joblib
+
+Errors a user can fix (a bad value, an unknown group option) print one line and exit with code 2; set
+``HYDRA_FULL_ERROR=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from synthgen.errors import ConfigError, SynthgenError
+
+PROG = "synthgen-generate"
+_HYDRA_GROUPS = ("hydra/launcher",)
+
+
+def group_options(group: str, extra_dirs: list[Path] | None = None) -> set[str] | None:
+    """Names of the options of config group ``group`` (YAML files in the packaged conf folder and
+    ``extra_dirs``), or None when no such folder exists."""
+    names: set[str] = set()
+    found = False
+    folders: list[Path] = [Path(str(resources.files("synthgen.conf"))) / group]
+    folders += [Path(d) / group for d in extra_dirs or []]
+    for folder in folders:
+        if folder.is_dir():
+            found = True
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return names if found else None
+
+
+def check_group_choices(argv: list[str]) -> None:
+    """Raise ConfigError for a ``group=option`` override naming an option the group does not have.
+
+    Run before Hydra composes the config, so the user gets one line instead of Hydra's report. Sweeps
+    (``scene=a,b``) check every option; Hydra functions (``range(..)``, ``glob(..)``) are left to Hydra;
+    launcher choices also accept the installed launcher plugins.
+    """
+    extra_dirs = [Path(argv[i + 1]) for i, arg in enumerate(argv[:-1]) if arg in ("--config-dir", "-cd")]
+    extra_dirs += [Path(arg.split("=", 1)[1]) for arg in argv if arg.startswith("--config-dir=")]
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+")
+        if key.startswith("~") or "(" in value or "." in key:
+            continue
+        options = group_options(key, extra_dirs)
+        if options is None:
+            continue
+        if key in _HYDRA_GROUPS:
+            options |= _installed_launchers()
+        for choice in value.split(","):
+            if choice.strip() and choice.strip() not in options and choice.strip() != "null":
+                raise ConfigError(
+                    f"{key}={choice.strip()!r}: unknown option; choose from {', '.join(sorted(options))}"
+                )
+
+
+def _installed_launchers() -> set[str]:
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # registers the plugins' structured configs
+    try:
+        return {name.removesuffix(".yaml") for name in ConfigStore.instance().list("hydra/launcher")}
+    except (OSError, KeyError, ValueError):
+        return {"basic"}
+
+
+def _fail(err: SynthgenError) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise err
+    print(f"{PROG}: error: {err}", file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+def _task(raw: DictConfig) -> None:
+    from synthgen.config import load_generate_config
+    from synthgen.generate import generate
+
+    try:
+        cfg = load_generate_config(raw)
+        summary = generate(cfg)
+    except SynthgenError as err:
+        _fail(err)
+        return
+    print(summary.line(), file=sys.stderr)
+
+
+def main() -> None:
+    """Entry point of the ``synthgen-generate`` console script."""
+    try:
+        check_group_choices(sys.argv[1:])
+    except SynthgenError as err:
+        _fail(err)
+    _task()
+
+
+if __name__ == "__main__":
+    main()

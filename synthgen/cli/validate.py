@@ -1,0 +1,28 @@
+"""``synthgen validate PATH``: check a dataset; one line per problem (shard and row named), exit 1 if any."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from synthgen.shards.validate import validate_dataset
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``synthgen validate``."""
+    parser.add_argument("path", help="dataset folder (holds _dataset.json, data/*.parquet)")
+    parser.add_argument("--no-decode", action="store_true", help="skip decoding videos and audio (faster)")
+    parser.add_argument("--max-problems", type=int, default=100, help="stop after this many problems")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate ``args.path``; print a summary line, or each problem on its own line and return 1."""
+    report = validate_dataset(args.path, decode_media=not args.no_decode, max_problems=args.max_problems)
+    for problem in report.problems:
+        print(f"synthgen validate: {problem}", file=sys.stderr)
+    if not report.ok:
+        return 1
+    print(
+        f"{report.path}: ok, {report.num_rows} clips in {report.num_files} shards, {report.num_failed} failed clips recorded"
+    )
+    return 0

@@ -1,0 +1,58 @@
+"""Export a dataset for other trainers. ``ltx-trainer``: MP4/WAV files plus ``dataset.jsonl``.
+
+Layout written by ``export_ltx_trainer``::
+
+    OUT/dataset.jsonl             one line per clip: video, reference_video, audio, reference_audio, caption
+    OUT/videos/<clip_id>.mp4      the target (the shard's MP4 bytes, copied, not re-encoded)
+    OUT/references/<clip_id>.mp4  the reference video the IC-LoRA is conditioned on
+    OUT/audio/<clip_id>.wav       the clip's audio (24-bit PCM), when it has audio
+    OUT/labels/<clip_id>.json     the label arrays as nested lists (not read by the trainer)
+
+Paths in ``dataset.jsonl`` are relative to OUT. ``reference_audio`` is the clip's own audio for jobs that
+are conditioned on audio (``audio_to_video``, ``union`` with audio) and null otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import soundfile
+
+from synthgen.errors import DataError
+from synthgen.shards.media import decode_audio
+from synthgen.shards.reader import open_dataset
+
+_AUDIO_CONDITIONED_JOBS = ("audio_to_video", "union")
+
+
+def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
+    """Write the dataset at ``path`` in the LTX-2 trainer's input layout under ``out_dir``; returns the
+    path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding)."""
+    out = Path(out_dir)
+    for folder in ("videos", "references", "audio", "labels"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    for clip_raw in open_dataset(path, decode_media=False):
+        clip_id = clip_raw["clip_id"]
+        entry: dict[str, Any] = {"video": f"videos/{clip_id}.mp4", "reference_video": None, "audio": None,
+                                 "reference_audio": None, "caption": clip_raw["caption"]}  # fmt: skip
+        (out / entry["video"]).write_bytes(clip_raw["video"])
+        if clip_raw["reference_video"] is not None:
+            entry["reference_video"] = f"references/{clip_id}.mp4"
+            (out / entry["reference_video"]).write_bytes(clip_raw["reference_video"])
+        if clip_raw["audio"] is not None:
+            samples, rate = decode_audio(clip_raw["audio"], name=f"{clip_id}: audio")
+            entry["audio"] = f"audio/{clip_id}.wav"
+            soundfile.write(out / entry["audio"], samples, rate, subtype="PCM_24")
+            if clip_raw["control_job"] in _AUDIO_CONDITIONED_JOBS:
+                entry["reference_audio"] = entry["audio"]
+        labels = {k.removeprefix("label_"): v.tolist() for k, v in clip_raw.items() if k.startswith("label_")}
+        (out / "labels" / f"{clip_id}.json").write_text(json.dumps(labels))
+        lines.append(json.dumps(entry))
+    if not lines:
+        raise DataError(f"{path}: no clips to export")
+    jsonl = out / "dataset.jsonl"
+    jsonl.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return jsonl

@@ -1,0 +1,100 @@
+"""``validate_dataset``: a good dataset passes; each kind of damage is reported naming the shard and row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from synthgen.errors import DataError
+from synthgen.shards import VideoEncoding, write_dataset
+from synthgen.shards.testing import example_row
+from synthgen.shards.validate import validate_dataset
+
+
+def _write(tmp_path: Path, rows: list[dict[str, Any]], per_shard: int = 2) -> Path:
+    root = tmp_path / "ds"
+    write_dataset(
+        iter(rows),
+        root,
+        num_clips=len(rows),
+        clips_per_shard=per_shard,
+        encoding=VideoEncoding(lossless=True),
+    )
+    return root
+
+
+def test_a_freshly_written_dataset_is_valid(tmp_path: Path) -> None:
+    report = validate_dataset(_write(tmp_path, [example_row(i) for i in range(3)]))
+    assert report.ok, report.problems
+    assert (report.num_rows, report.num_files) == (3, 2)
+
+
+def test_changed_shard_bytes_are_reported_naming_the_file(tmp_path: Path) -> None:
+    root = _write(tmp_path, [example_row(i) for i in range(3)])
+    shard = root / "data" / "shard-00001-000.parquet"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    report = validate_dataset(root)
+    assert (
+        len(report.problems) == 1 and "shard-00001-000.parquet: size or sha256 differs" in report.problems[0]
+    )
+
+
+def test_reference_of_the_wrong_size_is_reported_naming_the_row(tmp_path: Path) -> None:
+    rows = [example_row(i) for i in range(2)]
+    rows[1]["reference_video"] = rows[1]["reference_video"][:, :32, :32]
+    report = validate_dataset(_write(tmp_path, rows))
+    assert len(report.problems) == 1
+    assert "shard-00000-000.parquet row 1 (example-000001): reference is (9, 32, 32)" in report.problems[0]
+
+
+def test_label_frame_count_disagreeing_with_num_frames_is_reported(tmp_path: Path) -> None:
+    rows = [example_row(0)]
+    rows[0]["labels"]["times_s"] = np.zeros(8)
+    report = validate_dataset(_write(tmp_path, rows))
+    assert report.problems == [
+        f"{tmp_path / 'ds' / 'data' / 'shard-00000-000.parquet'} row 0 (example-000000): "
+        "label_times_s axis 0 (F) is 8, but num_frames says 9"
+    ]
+
+
+def test_audio_length_must_match_the_clip_duration(tmp_path: Path) -> None:
+    rows = [example_row(0)]
+    rows[0]["audio"] = rows[0]["audio"][:-10]
+    report = validate_dataset(_write(tmp_path, rows))
+    assert len(report.problems) == 1 and "audio has 5990 samples" in report.problems[0]
+
+
+def test_pairing_listing_a_fact_as_shared_and_differing_is_reported(tmp_path: Path) -> None:
+    rows = [example_row(0)]
+    rows[0]["pairing"] = {"shared": ["camera"], "differs": ["camera"]}
+    report = validate_dataset(_write(tmp_path, rows))
+    assert len(report.problems) == 1 and "['camera'] as both shared and differing" in report.problems[0]
+
+
+def test_missing_manifest_is_merged_from_shard_records(tmp_path: Path) -> None:
+    root = _write(tmp_path, [example_row(i) for i in range(3)])
+    (root / "_manifest.json").unlink()
+    assert validate_dataset(root).ok
+    assert json.loads((root / "_manifest.json").read_text())["num_rows"] == 3
+
+
+def test_uncommitted_shard_makes_the_dataset_incomplete(tmp_path: Path) -> None:
+    root = _write(tmp_path, [example_row(i) for i in range(3)])
+    (root / "_manifest.json").unlink()
+    (root / "_shards" / "shard-00001.json").unlink()
+    report = validate_dataset(root)
+    assert (
+        len(report.problems) == 1
+        and "incomplete, 1 of 2 shards not committed (first: shard 1)" in report.problems[0]
+    )
+
+
+def test_a_folder_without_dataset_record_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"_dataset\.json: missing"):
+        validate_dataset(tmp_path)
