@@ -37,7 +37,8 @@ class DatasetConfig(_Config):
 
 
 class JobConfig(_Config):
-    """This process generates clips ``index, index + count, index + 2 count, ...`` of the dataset."""
+    """This process is job ``index`` of ``count``: it writes shards ``index, index + count, ...``
+    (``synthgen.shards.ShardPlan``), so jobs never touch the same file."""
 
     index: int = Field(0, ge=0)
     count: int = Field(1, ge=1)
@@ -200,10 +201,6 @@ class GenerateConfig(_Config):
                 f"{self.clip.num_frames}/{self.clip.fps}*{self.audio.sample_rate} is not a whole number of samples"
             )
         return self
-
-    def job_clip_indices(self) -> range:
-        """Clip indices this job generates: a strided split so jobs get equal, disjoint shares."""
-        return range(self.job.index, self.dataset.num_clips, self.job.count)
 
     def config_hash(self) -> str:
         """sha256 of everything that changes the clips' content (not job split or output location)."""

@@ -39,16 +39,6 @@ def test_unknown_key_is_rejected_by_name() -> None:
         tiny_config(clip={"widht": 64})
 
 
-def test_job_split_covers_every_clip_exactly_once() -> None:
-    count = 3
-    indices = [
-        i
-        for job in range(count)
-        for i in tiny_config(dataset={"num_clips": 10}, job={"index": job, "count": count}).job_clip_indices()
-    ]
-    assert sorted(indices) == list(range(10))
-
-
 def test_config_hash_ignores_job_split_but_not_content() -> None:
     a = tiny_config(job={"index": 0, "count": 2})
     b = tiny_config(job={"index": 1, "count": 2})
