@@ -1,0 +1,174 @@
+"""LoRA adapters with peft, and export in the key layout the LTX tools and ComfyUI load.
+
+Exported files hold ``diffusion_model.<module>.lora_A.weight`` ([r, in]) and ``.lora_B.weight`` ([out, r])
+with ``alpha / r`` folded into B (their loaders ignore alpha, so no alpha key is written), plus string
+metadata (``reference_downscale_factor``, ``rank``, ``alpha``, ``target_modules`` ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+from safetensors.torch import load_file, save_file
+
+from synthgen.errors import ConfigError
+
+# Public LTX IC-LoRA configs train the video stream's self- and cross-attention projections and its MLP.
+DEFAULT_TARGET_MODULES: tuple[str, ...] = (
+    r"transformer_blocks\.\d+\.attn1\.(to_q|to_k|to_v|to_out\.0)",
+    r"transformer_blocks\.\d+\.attn2\.(to_q|to_k|to_v|to_out\.0)",
+    r"transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)",
+)
+ADAPTER_NAME = "default"
+EXPORT_PREFIX = "diffusion_model."
+
+
+def resolve_target_modules(model: torch.nn.Module, patterns: list[str] | tuple[str, ...]) -> list[str]:
+    """Names of the ``nn.Linear`` modules each fully matching one of ``patterns`` (regular expressions).
+
+    Raises ConfigError naming the first pattern that matches no linear layer.
+    """
+    linear_names = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    matched: list[str] = []
+    for pattern in patterns:
+        try:
+            regex = re.compile(pattern)
+        except re.error as err:
+            raise ConfigError(
+                f"lora.target_modules: {pattern!r} is not a regular expression ({err})"
+            ) from None
+        hits = [name for name in linear_names if regex.fullmatch(name)]
+        if not hits:
+            raise ConfigError(
+                f"lora.target_modules: {pattern!r} matches no linear layer of the transformer "
+                f"(example names: {linear_names[1] if len(linear_names) > 1 else linear_names})"
+            )
+        matched.extend(hits)
+    return sorted(set(matched))
+
+
+def add_lora(
+    model: torch.nn.Module,
+    *,
+    rank: int,
+    alpha: float,
+    dropout: float = 0.0,
+    target_modules: list[str] | tuple[str, ...] = DEFAULT_TARGET_MODULES,
+    dtype: torch.dtype | None = None,
+    seed: int = 0,
+) -> list[str]:
+    """Inject a LoRA adapter in place (B zero-initialised, so the model is unchanged at first); freeze the rest.
+
+    Returns the adapted module names. ``dtype`` sets the adapter weights' dtype (default: the base weights');
+    ``seed`` fixes the random initialisation of A.
+    """
+    if rank < 1:
+        raise ConfigError(f"lora.rank={rank}: must be >= 1")
+    if alpha <= 0:
+        raise ConfigError(f"lora.alpha={alpha}: must be > 0")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"lora.dropout={dropout}: must be in [0, 1)")
+    names = resolve_target_modules(model, target_modules)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,  # type: ignore[arg-type]  # peft annotates int but computes alpha / r in float
+        lora_dropout=dropout,
+        target_modules=names,
+        init_lora_weights=True,
+    )
+    model.requires_grad_(False)
+    # peft draws A from torch's global RNG: fork it so equal seeds give equal adapters.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
+    for name, param in model.named_parameters():
+        is_lora = ".lora_A." in name or ".lora_B." in name
+        param.requires_grad_(is_lora)
+        if is_lora and dtype is not None:
+            param.data = param.data.to(dtype)
+    return names
+
+
+def lora_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The trainable adapter parameters, in a fixed order."""
+    return [
+        p for n, p in model.named_parameters() if p.requires_grad and (".lora_A." in n or ".lora_B." in n)
+    ]
+
+
+def adapter_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """peft's adapter state dict (``<module>.lora_A.weight`` ...), unscaled, for checkpoints."""
+    state = get_peft_model_state_dict(model, adapter_name=ADAPTER_NAME)
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def load_adapter_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Copy a checkpoint's adapter weights into ``model``; shapes and names must match exactly."""
+    own = {
+        name.replace(f".{ADAPTER_NAME}.", "."): param
+        for name, param in model.named_parameters()
+        if ".lora_A." in name or ".lora_B." in name
+    }
+    if set(own) != set(state):
+        missing = sorted(set(own) - set(state))[:1]
+        extra = sorted(set(state) - set(own))[:1]
+        raise ConfigError(
+            f"{source}: adapter modules differ from lora.target_modules (missing {missing}, unexpected {extra})"
+        )
+    for name, value in state.items():
+        if own[name].shape != value.shape:
+            raise ConfigError(
+                f"{source}: {name} has shape {tuple(value.shape)}, this run needs {tuple(own[name].shape)} "
+                "(lora.rank differs?)"
+            )
+    with torch.no_grad():
+        for name, value in state.items():
+            own[name].copy_(value.to(own[name].dtype))
+
+
+def export_state_dict(model: torch.nn.Module, *, rank: int, alpha: float) -> dict[str, torch.Tensor]:
+    """LTX/ComfyUI keys: ``diffusion_model.<module>.lora_{A,B}.weight``, ``alpha / rank`` folded into B."""
+    scale = alpha / rank
+    out: dict[str, torch.Tensor] = {}
+    for key, value in adapter_state_dict(model).items():
+        tensor = value.float()
+        if ".lora_B." in key:
+            tensor = tensor * scale
+        out[EXPORT_PREFIX + key] = tensor.to(torch.bfloat16).contiguous()
+    return out
+
+
+def save_lora(
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    rank: int,
+    alpha: float,
+    metadata: dict[str, str | int | float],
+) -> Path:
+    """Write the exported adapter atomically (temp file + rename) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = export_state_dict(model, rank=rank, alpha=alpha)
+    text_meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    text_meta.update({"format": "pt", "rank": str(rank), "alpha": json.dumps(alpha)})
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=text_meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_lora(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of an exported LoRA file (keys as written)."""
+    return load_file(str(path))
