@@ -112,9 +112,9 @@ def track_visibility(clip: Mapping[str, Any]) -> np.ndarray | None:
     """(F, P) bool visibility from a row's track labels, or None when it has no tracks."""
     if "label_tracks_xy_px" not in clip or clip["label_tracks_xy_px"].shape[1] == 0:
         return None
-    visible = np.asarray(clip["label_track_in_frame"], bool) & ~np.asarray(clip["label_track_occluded"], bool)
-    if "label_track_behind_camera" in clip:
-        visible &= ~np.asarray(clip["label_track_behind_camera"], bool)
+    visible = np.asarray(clip["label_tracks_in_frame"], bool) & ~np.asarray(clip["label_tracks_occluded"], bool)
+    if "label_tracks_behind_camera" in clip:
+        visible &= ~np.asarray(clip["label_tracks_behind_camera"], bool)
     return visible & np.isfinite(clip["label_tracks_xy_px"]).all(axis=-1)
 
 
@@ -186,7 +186,7 @@ def check_motion(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Fi
     visible = track_visibility(clip)
     if visible is not None:
         peaks = peak_displacement_px(np.asarray(clip["label_tracks_xy_px"], np.float64), visible)
-        groups = np.asarray(clip.get("label_track_object_id", np.zeros(peaks.size)), dtype=np.int64)
+        groups = np.asarray(clip.get("label_tracks_object_id", np.zeros(peaks.size)), dtype=np.int64)
         source = "tracks"
     elif clip.get("label_position_m") is not None and clip["label_position_m"].shape[0] > 0:
         xy, depth = project_points_px(

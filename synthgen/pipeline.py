@@ -43,13 +43,16 @@ def label_arrays(labels: ClipLabels, tracks: Any = None) -> dict[str, np.ndarray
     if tracks is not None:
         out.update(
             {
-                "track_object_id": tracks.object_id,
+                "tracks_object_id": tracks.object_id,
                 "tracks_xy_px": tracks.xy_px,
-                "track_depth_m": tracks.depth_m,
-                "track_world_m": tracks.world_m,
-                "track_in_frame": tracks.in_frame,
-                "track_behind_camera": tracks.behind_camera,
-                "track_occluded": tracks.occluded,
+                "tracks_depth_m": tracks.depth_m,
+                "tracks_world_m": tracks.world_m,
+                "tracks_in_frame": tracks.in_frame,
+                "tracks_behind_camera": tracks.behind_camera,
+                "tracks_occluded": tracks.occluded,
+                "tracks_local_m": tracks.local_m,
+                "tracks_raycast_depth_m": tracks.raycast_depth_m,
+                "tracks_buffer_depth_m": tracks.buffer_depth_m,
             }
         )
     return {name: np.asarray(value) for name, value in out.items()}

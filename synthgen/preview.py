@@ -53,13 +53,13 @@ def draw_tracks(frame: np.ndarray, clip: dict[str, Any], index: int) -> Image.Im
     draw = ImageDraw.Draw(image)
     num_points = xy.shape[1]
     visible = np.ones(num_points, dtype=bool)
-    for name in ("label_track_in_frame",):
+    for name in ("label_tracks_in_frame",):
         if clip.get(name) is not None:
             visible &= clip[name][index]
-    if clip.get("label_track_behind_camera") is not None:
-        visible &= ~clip["label_track_behind_camera"][index]
-    occluded = clip["label_track_occluded"][index] if clip.get("label_track_occluded") is not None else None
-    owners = clip.get("label_track_object_id", np.zeros(num_points, dtype=np.int32))
+    if clip.get("label_tracks_behind_camera") is not None:
+        visible &= ~clip["label_tracks_behind_camera"][index]
+    occluded = clip["label_tracks_occluded"][index] if clip.get("label_tracks_occluded") is not None else None
+    owners = clip.get("label_tracks_object_id", np.zeros(num_points, dtype=np.int32))
     radius = max(1.0, frame.shape[0] / 96)
     for point in np.flatnonzero(visible):
         x, y = xy[index, point]

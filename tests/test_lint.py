@@ -50,9 +50,9 @@ def clip_row(
     xy = tracks + frames * np.array([motion_px / 8.0, 0.0])
     labels.update(
         tracks_xy_px=np.broadcast_to(xy, (9, 6, 2)).copy(),
-        track_in_frame=np.ones((9, 6), bool),
-        track_occluded=np.zeros((9, 6), bool),
-        track_behind_camera=np.zeros((9, 6), bool),
+        tracks_in_frame=np.ones((9, 6), bool),
+        tracks_occluded=np.zeros((9, 6), bool),
+        tracks_behind_camera=np.zeros((9, 6), bool),
     )
     rng = np.random.default_rng(seed)
     row: dict[str, Any] = {
@@ -86,13 +86,13 @@ def test_clean_clip_has_no_findings() -> None:
 
 def test_tracks_visible_in_too_few_frames_are_rejected() -> None:
     row = clip_row()
-    row["label_track_occluded"][:6] = True
+    row["label_tracks_occluded"][:6] = True
     assert rules_of(check_tracks(row, T)) == {"tracks_rarely_visible"}
 
 
 def test_track_rule_does_not_apply_to_depth_jobs() -> None:
     row = clip_row(job="depth")
-    row["label_track_occluded"][:] = True
+    row["label_tracks_occluded"][:] = True
     assert check_tracks(row, T) == []
 
 
@@ -113,7 +113,7 @@ def test_orbiting_camera_passes_for_camera_motion() -> None:
 
 def test_one_clearly_moving_object_is_enough_motion() -> None:
     row = clip_row(motion_px=0.0)
-    row["label_track_object_id"] = np.array([0, 0, 0, 0, 1, 1])
+    row["label_tracks_object_id"] = np.array([0, 0, 0, 0, 1, 1])
     row["label_tracks_xy_px"][:, 4:, 0] += np.arange(9)[:, None] * 1.0
     assert check_motion(row, T) == []
 
@@ -225,7 +225,7 @@ def dataset(tmp_path: Path) -> Path:
 
     root = tmp_path / "ds"
     hidden = shard_row(3, 10.0)
-    hidden["labels"]["track_occluded"][:] = True
+    hidden["labels"]["tracks_occluded"][:] = True
     rows = [shard_row(0, 10.0), shard_row(1, 0.0), shard_row(2, 12.0), hidden]
     config = {"control": {"job": "motion_track", "lint": {"min_motion_px": 3.0}}}
     write_dataset(rows, root, num_clips=4, config=config)

@@ -56,7 +56,7 @@ def test_motion_track_row_overlay_dots_sit_on_the_rendered_track_labels() -> Non
     )
     row = make_row(cfg, 0)
     xy, labels = row["labels"]["tracks_xy_px"], row["labels"]
-    visible = labels["track_in_frame"] & ~labels["track_occluded"] & ~labels["track_behind_camera"]
+    visible = labels["tracks_in_frame"] & ~labels["tracks_occluded"] & ~labels["tracks_behind_camera"]
     checked = 0
     for frame in range(row["num_frames"]):
         points = xy[frame, visible[frame]]

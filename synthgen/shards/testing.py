@@ -54,10 +54,10 @@ def example_row(
         "intrinsics_px": np.repeat(np.diag([50.0, 50.0, 1.0])[None], num_frames, 0),
         "object_ids": np.arange(1, num_objects + 1, dtype=np.int32),
         "position_m": rng.normal(size=(num_objects, num_frames, 3)),
-        "track_object_id": rng.integers(0, num_objects + 1, num_points).astype(np.int32),
+        "tracks_object_id": rng.integers(0, num_objects + 1, num_points).astype(np.int32),
         "tracks_xy_px": tracks,
-        "track_occluded": rng.random((num_frames, num_points)) < 0.2,
-        "track_in_frame": np.ones((num_frames, num_points), dtype=bool),
+        "tracks_occluded": rng.random((num_frames, num_points)) < 0.2,
+        "tracks_in_frame": np.ones((num_frames, num_points), dtype=bool),
         "beat_times_s": np.sort(rng.uniform(0.0, (num_frames - 1) / fps, 3)),
     }
     camera_path = np.cumsum(rng.normal(0, 0.1, (num_frames, 3)), axis=0)
