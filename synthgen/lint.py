@@ -112,7 +112,9 @@ def track_visibility(clip: Mapping[str, Any]) -> np.ndarray | None:
     """(F, P) bool visibility from a row's track labels, or None when it has no tracks."""
     if "label_tracks_xy_px" not in clip or clip["label_tracks_xy_px"].shape[1] == 0:
         return None
-    visible = np.asarray(clip["label_tracks_in_frame"], bool) & ~np.asarray(clip["label_tracks_occluded"], bool)
+    visible = np.asarray(clip["label_tracks_in_frame"], bool) & ~np.asarray(
+        clip["label_tracks_occluded"], bool
+    )
     if "label_tracks_behind_camera" in clip:
         visible &= ~np.asarray(clip["label_tracks_behind_camera"], bool)
     return visible & np.isfinite(clip["label_tracks_xy_px"]).all(axis=-1)
