@@ -33,5 +33,13 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## bench: the CPU benchmarks (minutes on 2 cores). The GPU training-step benchmark runs on a GPU machine:
+## PYTHONPATH=. python benchmarks/train_step.py (docs/bench_train.md).
+bench: install
+	$(BIN)/python benchmarks/exactness.py
+	$(BIN)/python benchmarks/render_overhead.py
+	$(BIN)/python benchmarks/audio_sync.py
+	$(BIN)/python benchmarks/read_throughput.py
+
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache
