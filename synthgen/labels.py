@@ -101,19 +101,22 @@ def object_poses(spec: ClipSpec, effects: Any = None) -> ObjectPoses:
     )
 
 
-def compute_labels(spec: ClipSpec) -> ClipLabels:
+def compute_labels(spec: ClipSpec, beats: BeatGrid | None = None) -> ClipLabels:
     """All labels of ``spec``: frame times, camera (with any camera binding), object poses, beat grid.
 
-    Pure and deterministic: the same spec gives bit-identical arrays.
+    Pure and deterministic: the same spec gives bit-identical arrays. ``beats`` may pass the grid of an
+    already synthesised soundtrack (``AudioClip.grid``) so the music is not synthesised twice.
     """
     camera = evaluate_camera(spec.camera, spec.clip)
-    beats = None
     effects = None
-    if spec.audio is not None:
+    if spec.audio is None:
+        beats = None
+    else:
         # Imported here so audio-free clips never need the audio module.
         from synthgen.audio import beat_grid, binding_effects
 
-        beats = beat_grid(spec.audio, spec.clip)
+        if beats is None:
+            beats = beat_grid(spec.audio, spec.clip)
         effects = binding_effects(spec, beats)
         camera = with_camera_offset(camera, effects.camera_local_offset)
     return ClipLabels(

@@ -81,12 +81,7 @@ def make_row(
 
     mark = time.perf_counter()
     spec = sample_clip(cfg, clip_index)
-    labels = compute_labels(spec)
-    timings["sample_and_labels"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    rendered = renderer(spec, labels)
-    timings["render"] = time.perf_counter() - mark
+    timings["sample"] = time.perf_counter() - mark
 
     audio = None
     if spec.audio is not None:
@@ -96,11 +91,21 @@ def make_row(
         audio = synthesize(spec)
         timings["audio"] = time.perf_counter() - mark
 
+    mark = time.perf_counter()
+    labels = compute_labels(spec, audio.grid if audio is not None else None)
+    timings["labels"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    rendered = renderer(spec, labels)
+    timings["render"] = time.perf_counter() - mark
+
     reference = None
     if job == "camera_motion":
         mark = time.perf_counter()
         reference_spec = sample_reference_scene(cfg, spec)
-        reference = renderer(reference_spec, compute_labels(reference_spec))
+        reference = renderer(
+            reference_spec, compute_labels(reference_spec, audio.grid if audio is not None else None)
+        )
         timings["render_reference"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

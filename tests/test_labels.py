@@ -192,3 +192,22 @@ def test_audio_clip_gets_beats_and_binding_effects() -> None:
     )
     effects = audio.binding_effects(spec, labels.beats)
     np.testing.assert_allclose(scale, np.asarray(effects.scale)[1], rtol=1e-12)
+
+
+def test_labels_from_a_passed_beat_grid_equal_labels_that_compute_their_own() -> None:
+    from synthgen.audio import synthesize
+    from synthgen.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
+
+    spec = ClipSpec(
+        dataset_seed=0,
+        clip_index=0,
+        scene="beat_stage",
+        clip=ClipSettings(width=64, height=64, num_frames=25, fps=24),
+        objects=(ObjectSpec(object_id=1, name="ball"),),
+        audio=AudioSpec(bpm=120, snap_to_frames=True, bindings=(BindingSpec(kind="bounce", target_id=1),)),
+    )
+    own = compute_labels(spec)
+    reused = compute_labels(spec, synthesize(spec).grid)
+    assert np.array_equal(own.objects.world_from_local, reused.objects.world_from_local)
+    assert own.beats is not None and reused.beats is not None
+    assert np.array_equal(own.beats.beat_times_s, reused.beats.beat_times_s)
