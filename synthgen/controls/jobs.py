@@ -88,7 +88,9 @@ class ControlResult:
     """What a control job adds to a row.
 
     ``reference_video``: uint8 (F', H', W', 3) the trainer consumes, or None when the reference is the audio;
-    ``controls``: every separate control video by name (column ``control_<name>``); ``labels``: extra label
+    ``controls``: control videos other than the reference, by name (column ``control_video_<name>``): the
+    components of a union, an optional camera-parameter video. A single-control job stores its control once,
+    as ``reference_video``. ``labels``: extra label
     arrays; ``pairing``: JSON-ready facts on what reference and target share and what differs.
     """
 
@@ -177,7 +179,6 @@ def build_motion_track(target: RenderedLike, params: MotionTrackParams) -> Contr
     }
     return ControlResult(
         reference_video=overlay,
-        controls={"motion_track": overlay},
         labels={"overlay_track_index": chosen.astype(np.int64)},
         pairing=pairing,
     )
@@ -207,7 +208,6 @@ def build_depth(target: RenderedLike, params: DepthParams) -> ControlResult:
     }
     return ControlResult(
         reference_video=video,
-        controls={"depth": video},
         labels={"depth_range_m": np.array([near_m, far_m], dtype=np.float64)},
         pairing=pairing,
     )
@@ -277,8 +277,9 @@ def build_union(target: RenderedLike, params: UnionParams) -> ControlResult:
     }
     if params.rule == "depth_tracks":
         depth = build_depth(target, params.depth)
+        assert depth.reference_video is not None  # build_depth always draws a video
         combined, _ = track_overlay_video(target, params.motion_track, background=depth.reference_video)
-        controls = {"depth": depth.controls["depth"], "motion_track": tracks_alone}
+        controls = {"depth": depth.reference_video, "motion_track": tracks_alone}
         labels.update(depth.labels)
         pairing["depth"] = depth.pairing["depth"]
         pairing["reference"] = "track overlay drawn over the normalised inverse-depth video"
