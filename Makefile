@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test test-fast lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-## test: lint, type-check, then the test suite (fast by default; slow tests with PYTEST_ARGS="-m slow").
+## test: lint, type-check, then every test, slow ones included (a few minutes on 2 cores).
+## A bare `.venv/bin/pytest` runs the fast subset only (pyproject's addopts deselect `slow`).
 test: lint typecheck
+	$(BIN)/pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+## test-fast: the fast subset, for the edit-test loop.
+test-fast: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## bench: the CPU benchmarks (minutes on 2 cores). The GPU training-step benchmark runs on a GPU machine:

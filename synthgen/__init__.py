@@ -7,7 +7,7 @@ The public API a library user needs::
     spec = synthgen.sample_clip(cfg, 0)          # ClipSpec: the clip, completely
     labels = synthgen.compute_labels(spec)       # exact float64 camera / pose / beat labels
     clip = synthgen.render_clip(spec, labels)    # frames, depth, instance ids, point tracks (Blender)
-    summary = synthgen.generate(cfg)             # a whole dataset of Parquet shards
+    summary = synthgen.generate_dataset(cfg)     # a whole dataset of Parquet shards
     for row in synthgen.open_dataset(cfg.output_dir, columns=["video", "caption"]): ...
 
 Heavy parts (Blender, PyAV, pyarrow) load on first use, so ``import synthgen`` stays light and never
@@ -26,7 +26,7 @@ from synthgen.sampling import sample_clip, sample_reference_scene
 from synthgen.spec import ClipSpec
 
 if TYPE_CHECKING:
-    from synthgen.generate import generate
+    from synthgen.generate import generate as generate_dataset
     from synthgen.render import RenderedClip, render_clip
     from synthgen.shards import open_dataset, write_dataset
 
@@ -37,13 +37,15 @@ _LAZY = {
     "RenderedClip": "synthgen.render",
     "open_dataset": "synthgen.shards",
     "write_dataset": "synthgen.shards",
-    "generate": "synthgen.generate",
+    # Not "generate": importing the submodule synthgen.generate would shadow a function of that name.
+    "generate_dataset": "synthgen.generate:generate",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, _, attribute = _LAZY[name].partition(":")
+        return getattr(importlib.import_module(module), attribute or name)
     raise AttributeError(f"module 'synthgen' has no attribute {name!r}")
 
 
@@ -58,7 +60,7 @@ __all__ = [
     "SynthgenError",
     "__version__",
     "compute_labels",
-    "generate",
+    "generate_dataset",
     "load_generate_config",
     "open_dataset",
     "render_clip",

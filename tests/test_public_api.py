@@ -43,3 +43,10 @@ def test_only_the_render_package_imports_bpy_and_only_the_trainer_imports_torch(
             assert not imports & {"bpy", "mathutils", "bpy_extras"}, relative
         if not relative.startswith("trainer/"):
             assert not imports & {"torch", "diffusers", "peft", "transformers", "accelerate"}, relative
+
+
+def test_generate_dataset_stays_a_function_after_its_module_is_imported() -> None:
+    import synthgen.generate  # the submodule import is the point
+
+    assert callable(synthgen.generate_dataset) and not hasattr(synthgen.generate_dataset, "__path__")
+    assert synthgen.generate_dataset.__name__ == "generate"

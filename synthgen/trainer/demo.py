@@ -6,6 +6,9 @@ no video decoder installed (training reads only the latent cache)::
     python -m synthgen.trainer.demo prepare outputs/demo_squares             # shards + latent cache (CPU)
     python -m synthgen.trainer.demo train outputs/demo_squares --device cuda  # train, evaluate, print
 
+``--source synthgen`` (on both steps) uses Blender-rendered motion-track clips from ``synthgen.generate``
+instead of the procedural squares.
+
 The numbers this prints on an H100 are in docs/bench_train.md.
 """
 
@@ -25,13 +28,13 @@ FRAMES = 17
 CLIPS = 40
 
 
-def demo_settings(root: Path, stage: str, device: str, steps: int) -> dict[str, Any]:
+def demo_settings(root: Path, stage: str, device: str, steps: int, source: str = "squares") -> dict[str, Any]:
     """The demo's trainer config (tiny model, 128x128x17 clips, 8 held-out clips)."""
     return {
         "stage": stage,
         "output_dir": str(root / ("run" if stage == "train" else "cache_report")),
         "data": {
-            "path": str(root / "squares"),
+            "path": str(root / source),
             "cache_dir": str(root / "cache"),
             "buckets": [f"{SIZE}x{SIZE}x{FRAMES}"],
             "eval_clips": 8,
@@ -52,6 +55,18 @@ def demo_settings(root: Path, stage: str, device: str, steps: int) -> dict[str, 
     }
 
 
+def synthgen_dataset_config(path: Path) -> dict[str, Any]:
+    """A motion-track dataset of CLIPS Blender-rendered clips at the demo's size (one shard)."""
+    return {
+        "dataset": {"name": "demo_tracks", "seed": 0, "num_clips": CLIPS},
+        "output_dir": str(path),
+        "clip": {"width": SIZE, "height": SIZE, "num_frames": FRAMES, "fps": 24},
+        "render": {"samples": 4, "tracks_per_object": 24, "background_tracks": 8},
+        "camera": {"moves": ["static"], "handheld_probability": 0.0, "composite_probability": 0.0},
+        "control": {"job": "motion_track", "num_tracks": 32, "trail_length": 4, "background": "black"},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line of the demo; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -61,17 +76,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument(
+        "--source",
+        choices=["squares", "synthgen"],
+        default="squares",
+        help="squares: procedural moving squares; synthgen: Blender-rendered motion-track clips (synthgen-generate)",
+    )
     args = parser.parse_args(argv)
     if args.stage == "prepare":
-        from synthgen.trainer.toydata import write_squares
+        if args.source == "squares" and not (args.root / "squares").exists():
+            from synthgen.trainer.toydata import write_squares
 
-        if not (args.root / "squares").exists():
             write_squares(args.root / "squares", CLIPS, width=SIZE, height=SIZE, frames=FRAMES)
-        report = run(settings_from_dict(demo_settings(args.root, "cache", args.device, args.steps)))
+        if args.source == "synthgen":
+            from synthgen import generate_dataset, load_generate_config
+
+            generate_dataset(
+                load_generate_config(synthgen_dataset_config(args.root / "synthgen")), progress=False
+            )
+        report = run(
+            settings_from_dict(demo_settings(args.root, "cache", args.device, args.steps, args.source))
+        )
         print(f"cached {report['clips']} clips under {args.root / 'cache' / report['cache_key']}")
         return 0
     started = time.perf_counter()
-    report = run(settings_from_dict(demo_settings(args.root, "train", args.device, args.steps)))
+    report = run(settings_from_dict(demo_settings(args.root, "train", args.device, args.steps, args.source)))
     losses = report["losses"]
     chunk = max(1, len(losses) // 10)
     means = [
