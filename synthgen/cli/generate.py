@@ -66,6 +66,26 @@ def check_group_choices(argv: list[str]) -> None:
                 )
 
 
+def check_overrides_compose(config_name: str, argv: list[str]) -> None:
+    """Compose ``config_name`` with the command line's overrides as Hydra will, and turn a failure (an
+    unknown key, a type error, bad override syntax) into a one-line ConfigError instead of Hydra's report.
+
+    Single runs only: a multirun's sweep syntax (``a,b``, ``range(..)``) is Hydra's to expand, and runs
+    with flags (``--cfg``, ``--config-dir``, ``--help``) are left to Hydra as they are.
+    """
+    if any(arg.startswith("-") for arg in argv):
+        return
+    from hydra import compose, initialize_config_module
+
+    try:
+        with initialize_config_module("synthgen.conf", version_base="1.3"):
+            compose(config_name, overrides=argv)
+    except Exception as err:
+        noise = ("full_key", "object_type", "reference_type", "Set the environment variable")
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise ConfigError(" ".join(line for line in lines if not line.startswith(noise))) from None
+
+
 def _installed_launchers() -> set[str]:
     from hydra.core.config_store import ConfigStore
     from hydra.core.plugins import Plugins
@@ -102,6 +122,7 @@ def main() -> None:
     """Entry point of the ``synthgen-generate`` console script."""
     try:
         check_group_choices(sys.argv[1:])
+        check_overrides_compose("generate", sys.argv[1:])
     except SynthgenError as err:
         _fail(err)
     _task()

@@ -64,10 +64,11 @@ def _task(raw: DictConfig) -> None:
 
 def main() -> None:
     """Entry point of the ``synthgen-train`` console script."""
-    from synthgen.cli.generate import check_group_choices
+    from synthgen.cli.generate import check_group_choices, check_overrides_compose
 
     try:
         check_group_choices(sys.argv[1:])
+        check_overrides_compose("train", sys.argv[1:])
     except SynthgenError as err:
         _fail(err)
     _task()
