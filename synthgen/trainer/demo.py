@@ -28,13 +28,17 @@ FRAMES = 17
 CLIPS = 40
 
 
-def demo_settings(root: Path, stage: str, device: str, steps: int, source: str = "squares") -> dict[str, Any]:
+def demo_settings(
+    root: Path, stage: str, device: str, steps: int, source: str = "squares", control: str = "motion_track"
+) -> dict[str, Any]:
     """The demo's trainer config (tiny model, 128x128x17 clips, 8 held-out clips)."""
+    folder = source if source == "squares" else f"synthgen_{control}"
     return {
         "stage": stage,
-        "output_dir": str(root / ("run" if stage == "train" else "cache_report")),
+        "output_dir": str(root / (f"run_{folder}" if stage == "train" else f"cache_report_{folder}")),
         "data": {
-            "path": str(root / source),
+            "path": str(root / folder),
+            "control": control,
             "cache_dir": str(root / "cache"),
             "buckets": [f"{SIZE}x{SIZE}x{FRAMES}"],
             "eval_clips": 8,
@@ -55,15 +59,19 @@ def demo_settings(root: Path, stage: str, device: str, steps: int, source: str =
     }
 
 
-def synthgen_dataset_config(path: Path) -> dict[str, Any]:
-    """A motion-track dataset of CLIPS Blender-rendered clips at the demo's size (one shard)."""
+def synthgen_dataset_config(path: Path, control: str) -> dict[str, Any]:
+    """A dataset of CLIPS Blender-rendered clips for ``control`` at the demo's size (one shard)."""
+    job: dict[str, Any] = {"job": control}
+    if control == "motion_track":
+        # Thick, long tracks: the tiny model's 32x-downsampling VAE must still see them.
+        job.update(num_tracks=32, trail_length=8, point_radius_px=4.0, line_width_px=3.0, background="black")
     return {
-        "dataset": {"name": "demo_tracks", "seed": 0, "num_clips": CLIPS},
+        "dataset": {"name": f"demo_{control}", "seed": 0, "num_clips": CLIPS},
         "output_dir": str(path),
         "clip": {"width": SIZE, "height": SIZE, "num_frames": FRAMES, "fps": 24},
         "render": {"samples": 4, "tracks_per_object": 24, "background_tracks": 8},
         "camera": {"moves": ["static"], "handheld_probability": 0.0, "composite_probability": 0.0},
-        "control": {"job": "motion_track", "num_tracks": 32, "trail_length": 4, "background": "black"},
+        "control": job,
     }
 
 
@@ -80,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         "--source",
         choices=["squares", "synthgen"],
         default="squares",
-        help="squares: procedural moving squares; synthgen: Blender-rendered motion-track clips (synthgen-generate)",
+        help="squares: procedural moving squares; synthgen: Blender-rendered clips (synthgen.generate_dataset)",
     )
+    parser.add_argument("--control", choices=["motion_track", "depth"], default="motion_track")
     args = parser.parse_args(argv)
     if args.stage == "prepare":
         if args.source == "squares" and not (args.root / "squares").exists():
@@ -91,16 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.source == "synthgen":
             from synthgen import generate_dataset, load_generate_config
 
-            generate_dataset(
-                load_generate_config(synthgen_dataset_config(args.root / "synthgen")), progress=False
-            )
-        report = run(
-            settings_from_dict(demo_settings(args.root, "cache", args.device, args.steps, args.source))
-        )
+            config = synthgen_dataset_config(args.root / f"synthgen_{args.control}", args.control)
+            generate_dataset(load_generate_config(config), progress=False)
+        settings = demo_settings(args.root, "cache", args.device, args.steps, args.source, args.control)
+        report = run(settings_from_dict(settings))
         print(f"cached {report['clips']} clips under {args.root / 'cache' / report['cache_key']}")
         return 0
     started = time.perf_counter()
-    report = run(settings_from_dict(demo_settings(args.root, "train", args.device, args.steps, args.source)))
+    settings = demo_settings(args.root, "train", args.device, args.steps, args.source, args.control)
+    report = run(settings_from_dict(settings))
     losses = report["losses"]
     chunk = max(1, len(losses) // 10)
     means = [
