@@ -12,13 +12,15 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
+from synthgen.audio.grid import MAX_BPM, MIN_BPM, snapped_bpm
 from synthgen.errors import ConfigError, config_error_from_validation
-from synthgen.scenes import get_recipe
-from synthgen.spec import BindingKind, ClipSettings, Instrument, RenderSpec, audio_num_samples
+from synthgen.scenes import SceneContext, get_recipe
+from synthgen.spec import BindingKind, ClipSettings, Instrument, RenderSpec, audio_num_samples, clip_rng
 
 Range = tuple[float, float]
+PositiveRange = tuple[PositiveFloat, PositiveFloat]
 
 
 class _Config(BaseModel):
@@ -67,7 +69,7 @@ class MotionConfig(_Config):
 
     kinds: tuple[PathKindName, ...] = ("linear", "catmull_rom", "circle", "lissajous", "random_smooth")
     speed_m_per_s: Range = (0.3, 1.2)
-    area_m: tuple[float, float] = Field((4.0, 4.0), description="x and y extent of the motion area")
+    area_m: PositiveRange = Field((4.0, 4.0), description="x and y extent of the motion area")
     num_waypoints: tuple[int, int] = (3, 5)
     spin_probability: float = Field(0.3, ge=0.0, le=1.0)
 
@@ -90,7 +92,7 @@ class CameraConfig(_Config):
     moves: tuple[MoveName, ...] = ("static", "dolly", "truck", "pan", "orbit", "zoom", "crane")
     distance_m: Range = Field((3.0, 5.0), description="added to the recipe's stage radius")
     height_m: Range = (1.5, 4.0)
-    focal_length_mm: Range = (28.0, 50.0)
+    focal_length_mm: PositiveRange = (28.0, 50.0)
     composite_probability: float = Field(0.25, ge=0.0, le=1.0, description="chance of a second move")
     handheld_probability: float = Field(0.15, ge=0.0, le=1.0)
     dolly_m: Range = (1.0, 3.0)
@@ -98,15 +100,23 @@ class CameraConfig(_Config):
     pedestal_m: Range = (0.5, 1.5)
     rotate_deg: Range = (8.0, 20.0)
     orbit_deg: Range = (20.0, 60.0)
-    zoom_factor: Range = (1.2, 1.6)
+    zoom_factor: PositiveRange = (1.2, 1.6)
 
     @model_validator(mode="after")
     def _ranges(self) -> CameraConfig:
         if not self.moves:
             raise ValueError("moves must name at least one move (use [static] for none)")
-        for name in ("distance_m", "height_m", "focal_length_mm", "dolly_m", "truck_m", "pedestal_m"):
-            _ordered_range(name, getattr(self, name))
-        for name in ("rotate_deg", "orbit_deg", "zoom_factor"):
+        for name in (
+            "distance_m",
+            "height_m",
+            "focal_length_mm",
+            "dolly_m",
+            "truck_m",
+            "pedestal_m",
+            "rotate_deg",
+            "orbit_deg",
+            "zoom_factor",
+        ):
             _ordered_range(name, getattr(self, name))
         return self
 
@@ -124,7 +134,7 @@ class AudioConfig(_Config):
     """Procedural music for the clip (``enabled: false`` = silent clip, no audio stream)."""
 
     enabled: bool = False
-    bpm: float = Field(120.0, gt=0.0, le=300.0)
+    bpm: float = Field(120.0, ge=MIN_BPM, le=MAX_BPM)
     bpm_range: Range | None = None
     sample_rate: int = Field(48000, ge=8000, le=192000)
     snap_to_frames: bool = True
@@ -138,8 +148,10 @@ class AudioConfig(_Config):
     def _ranges(self) -> AudioConfig:
         if self.bpm_range is not None:
             _ordered_range("bpm_range", self.bpm_range)
-            if self.bpm_range[0] < 30.0 or self.bpm_range[1] > 300.0:
-                raise ValueError(f"bpm_range={list(self.bpm_range)} must lie within [30, 300]")
+            if self.bpm_range[0] < MIN_BPM or self.bpm_range[1] > MAX_BPM:
+                raise ValueError(
+                    f"bpm_range={list(self.bpm_range)} must lie within [{MIN_BPM:g}, {MAX_BPM:g}]"
+                )
         return self
 
 
@@ -192,14 +204,16 @@ class GenerateConfig(_Config):
 
     @model_validator(mode="after")
     def _audio_fits_clip(self) -> GenerateConfig:
-        if (
-            self.audio.enabled
-            and audio_num_samples(self.clip.num_frames, self.clip.fps, self.audio.sample_rate) is None
-        ):
+        if not self.audio.enabled:
+            return self
+        if audio_num_samples(self.clip.num_frames, self.clip.fps, self.audio.sample_rate) is None:
             raise ValueError(
                 f"audio.sample_rate={self.audio.sample_rate}: clip.num_frames/clip.fps*sample_rate = "
                 f"{self.clip.num_frames}/{self.clip.fps}*{self.audio.sample_rate} is not a whole number of samples"
             )
+        if self.audio.snap_to_frames:
+            # Whether any tempo snaps depends on fps alone: fail here, not on every clip of the run.
+            snapped_bpm(self.audio.bpm, self.clip.fps)
         return self
 
     def config_hash(self) -> str:
@@ -220,8 +234,21 @@ def load_generate_config(raw: Mapping[str, Any] | Any) -> GenerateConfig:
         cfg = GenerateConfig.model_validate(data)
     except ValidationError as err:
         raise config_error_from_validation(err) from None
-    get_recipe(cfg.scene.recipe)  # an unknown recipe fails here, before anything is written
+    _check_scene_params(cfg)
     return cfg
+
+
+def _check_scene_params(cfg: GenerateConfig) -> None:
+    """Find the recipe and run it once for clip 0, so an unknown recipe or a bad ``scene.params`` value
+    (the recipe's ConfigError) fails before anything is written."""
+    recipe = get_recipe(cfg.scene.recipe)
+    try:
+        recipe.sample(clip_rng(cfg.dataset.seed, 0), SceneContext(params=cfg.scene.params, clip=cfg.clip))
+    except ConfigError:
+        raise
+    except Exception:
+        # Any other failure is the recipe's, not the config's: it fails its clips, which the run records.
+        return
 
 
 def _to_container(raw: Mapping[str, Any] | Any) -> dict[str, Any]:

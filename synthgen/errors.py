@@ -20,7 +20,12 @@ class DataError(SynthgenError):
 
 
 class RenderError(SynthgenError):
-    """A clip could not be rendered; the message names the clip, the recipe and the cause."""
+    """A clip's scene could not be sampled, built or rendered; the message names the clip, recipe and cause."""
+
+
+def clip_failure(clip_id: str, recipe: str, cause: str) -> RenderError:
+    """The one-line RenderError of a failed clip: ``clip <id> (scene recipe '<recipe>'): <cause>``."""
+    return RenderError(f"clip {clip_id} (scene recipe {recipe!r}): {cause}")
 
 
 # Discriminator values pydantic inserts into error locations of tagged unions (``path.linear.waypoints_m``);

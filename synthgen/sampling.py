@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from synthgen.config import AudioConfig, CameraConfig, GenerateConfig, MotionConfig
-from synthgen.errors import config_error_from_validation
+from synthgen.errors import SynthgenError, clip_failure, config_error_from_validation
 from synthgen.scenes import SceneContext, SceneDescription, get_recipe
 from synthgen.spec import (
     AudioSpec,
@@ -39,6 +39,7 @@ from synthgen.spec import (
     Vec3,
     WaypointPath,
     ZoomMove,
+    clip_id,
     clip_rng,
 )
 
@@ -64,15 +65,36 @@ def sample_reference_scene(cfg: GenerateConfig, target: ClipSpec) -> ClipSpec:
 
 
 def _sample(cfg: GenerateConfig, clip_index: int, rng: np.random.Generator, variant: str) -> ClipSpec:
-    recipe = get_recipe(cfg.scene.recipe)
-    scene = recipe.sample(rng, SceneContext(params=cfg.scene.params, clip=cfg.clip))
-    objects = tuple(_with_motion(rng, obj, cfg.motion, cfg.clip) for obj in scene.objects)
-    camera = _sample_camera(rng, cfg.camera, scene)
-    audio = _sample_audio(rng, cfg.audio, objects)
+    scene = _sample_scene(cfg, clip_index, rng, variant)
     try:
+        objects = tuple(_with_motion(rng, obj, cfg.motion, cfg.clip) for obj in scene.objects)
+        camera = _sample_camera(rng, cfg.camera, scene)
+        audio = _sample_audio(rng, cfg.audio, objects)
         return _make_spec(cfg, clip_index, scene, objects, camera, audio, variant)
     except ValidationError as err:
         raise config_error_from_validation(err) from None
+
+
+def _sample_scene(
+    cfg: GenerateConfig, clip_index: int, rng: np.random.Generator, variant: str
+) -> SceneDescription:
+    """The recipe's scene; whatever a (user) recipe raises becomes one line naming the clip and recipe."""
+    name = cfg.scene.recipe
+    target = clip_id(cfg.dataset.name, clip_index, variant)
+    try:
+        scene = get_recipe(name).sample(rng, SceneContext(params=cfg.scene.params, clip=cfg.clip))
+    except SynthgenError:
+        raise
+    except ValidationError as err:
+        cause = f"sample() built an invalid spec: {config_error_from_validation(err)}"
+        raise clip_failure(target, name, cause) from None
+    except Exception as err:
+        cause = (str(err).strip().splitlines() or [""])[0]
+        raise clip_failure(target, name, f"sample() raised {type(err).__name__}: {cause}") from None
+    if not isinstance(scene, SceneDescription):
+        cause = f"sample() returned {type(scene).__name__}, not a SceneDescription"
+        raise clip_failure(target, name, cause)
+    return scene
 
 
 def _make_spec(

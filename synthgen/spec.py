@@ -452,9 +452,8 @@ class ClipSpec(Frozen):
 
     @property
     def clip_id(self) -> str:
-        """Stable id: ``<dataset_name>-<clip_index:06d>`` (+ ``-ref`` for a paired reference scene)."""
-        suffix = "" if self.variant == "target" else f"-{self.variant}"
-        return f"{self.dataset_name}-{self.clip_index:06d}{suffix}"
+        """Stable id, see ``clip_id``."""
+        return clip_id(self.dataset_name, self.clip_index, self.variant)
 
     @property
     def render_seed(self) -> int:
@@ -479,6 +478,12 @@ UNION_TAGS.update(("dolly", "truck", "pedestal", "pan", "tilt", "roll", "orbit",
 UNION_TAGS.update(
     ("static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth")
 )
+
+
+def clip_id(dataset_name: str, clip_index: int, variant: str = "target") -> str:
+    """``<dataset_name>-<clip_index:06d>``, plus ``-<variant>`` (``-reference``) for a paired scene."""
+    suffix = "" if variant == "target" else f"-{variant}"
+    return f"{dataset_name}-{clip_index:06d}{suffix}"
 
 
 def clip_rng(dataset_seed: int, clip_index: int) -> np.random.Generator:

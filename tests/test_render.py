@@ -12,6 +12,9 @@ import pytest
 from synthgen.errors import RenderError
 from synthgen.labels import compute_labels
 from synthgen.render import PointTracks, RenderedClip, RenderWorker, render_clip
+from synthgen.render.animate import POSE_TOLERANCE
+from synthgen.sampling import sample_clip
+from synthgen.scenes import BUILTIN_RECIPES
 from synthgen.spec import (
     CameraSpec,
     CirclePath,
@@ -24,6 +27,7 @@ from synthgen.spec import (
     StaticPath,
     WorldSpec,
 )
+from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.blender
 
@@ -452,3 +456,17 @@ def test_lights_and_sky_build_for_every_kind() -> None:
     )
     clip = render_clip(spec)
     assert clip.frames_rgb.mean() > 10
+
+
+@pytest.mark.parametrize("recipe", BUILTIN_RECIPES)
+def test_each_builtin_recipe_renders_a_sampled_clip_whose_poses_equal_the_labels(recipe: str) -> None:
+    audio = {"enabled": True, "bindings": [{"kind": "bounce", "target": "all", "amount": 0.5}]}
+    cfg = tiny_config(scene={"recipe": recipe}, **({"audio": audio} if recipe == "beat_stage" else {}))
+    spec = sample_clip(cfg, 0)
+    clip = render_clip(spec)
+    f, h, w = spec.clip.num_frames, spec.clip.height, spec.clip.width
+    assert clip.frames_rgb.shape == (f, h, w, 3) and clip.depth_m.shape == (f, h, w)
+    assert clip.instance_ids.shape == (f, h, w)
+    assert 0.0 <= clip.max_pose_error <= POSE_TOLERANCE
+    assert set(np.unique(clip.instance_ids)) <= {0, *(obj.object_id for obj in spec.objects)}
+    assert np.isin([obj.object_id for obj in spec.objects], clip.instance_ids).any()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthgen.errors import ConfigError
+from synthgen.errors import ConfigError, RenderError
 from synthgen.sampling import sample_clip, sample_reference_scene
 from synthgen.scenes import BUILTIN_RECIPES, get_recipe
 from synthgen.spec import StaticPath
@@ -102,3 +102,54 @@ def test_recipe_file_that_raises_on_import_gives_one_line_error(tmp_path) -> Non
     with pytest.raises(ConfigError, match="boom") as info:
         get_recipe(str(recipe))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "params", "field"),
+    [
+        ("tracked_objects", {"num_objects": 3}, "scene.params.num_objects=3"),
+        ("tracked_objects", {"num_objects": [1, 2, 3]}, "scene.params.num_objects=[1, 2, 3]"),
+        ("tracked_objects", {"num_objects": ["a", "b"]}, "scene.params.num_objects="),
+        ("tracked_objects", {"num_lights": [-1, 2]}, "scene.params.num_lights=[-1, 2]"),
+        ("tracked_objects", {"size_m": [-1.0, 0.5]}, "scene.params.size_m=[-1.0, 0.5]"),
+        ("tracked_objects", {"sky_probability": "often"}, "scene.params.sky_probability='often'"),
+        ("tracked_objects", {"primitives": "cube"}, "scene.params.primitives='cube'"),
+        ("camera_set", {"num_props": 7}, "scene.params.num_props=7"),
+        ("beat_stage", {"emissive_probability": 2}, "scene.params.emissive_probability=2"),
+    ],
+)
+def test_bad_recipe_params_fail_at_config_load_with_one_line_error_naming_the_param(
+    recipe: str, params: dict, field: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        tiny_config(scene={"recipe": recipe, "params": params})
+    assert str(info.value).startswith(field) and "\n" not in str(info.value)
+
+
+def _user_recipe(tmp_path, body: str) -> str:  # type: ignore[no-untyped-def]
+    recipe = tmp_path / "user_recipe.py"
+    recipe.write_text(
+        "from synthgen.scenes import SceneDescription\n"
+        "from synthgen.spec import ObjectSpec, WorldSpec, LightSpec\n"
+        f"def sample(rng, ctx):\n    {body}\n"
+    )
+    return str(recipe)
+
+
+@pytest.mark.parametrize(
+    ("body", "cause"),
+    [
+        ("raise KeyError('no props\\nsecond line')", "sample() raised KeyError: 'no props"),
+        ("return 42", "sample() returned int, not a SceneDescription"),
+        ("ObjectSpec(object_id=1, name='x', size_m=-1.0)", "invalid spec: size_m=-1.0"),
+    ],
+)
+def test_recipe_whose_sample_fails_gives_one_line_error_naming_clip_and_recipe(
+    tmp_path, body: str, cause: str
+) -> None:  # type: ignore[no-untyped-def]
+    recipe = _user_recipe(tmp_path, body)
+    with pytest.raises(RenderError) as info:
+        sample_clip(tiny_config(scene={"recipe": recipe}), 7)
+    message = str(info.value)
+    assert message.startswith(f"clip tiny-000007 (scene recipe {recipe!r}): ")
+    assert cause in message and "\n" not in message

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthgen.errors import RenderError
+from synthgen.render.builder import clip_error
 
 if TYPE_CHECKING:
     from synthgen.labels import ClipLabels
@@ -184,9 +184,8 @@ def key_scene(builder: SceneBuilder, labels: ClipLabels) -> None:
         try:
             location, quat, scale = decompose_pose(labels.objects.world_from_local[index])
         except ValueError as err:
-            raise RenderError(
-                f"clip {spec.clip_id} (scene recipe {spec.scene!r}): labels.objects.world_from_local"
-                f"[{index}] ({obj.name!r}): {err}"
+            raise clip_error(
+                spec, f"labels.objects.world_from_local[{index}] ({obj.name!r}): {err}"
             ) from None
         keyer.key(ob, "OBJECT", "location", location)
         keyer.key(ob, "OBJECT", "rotation_quaternion", _continuous_quaternions(quat))
@@ -196,9 +195,7 @@ def key_scene(builder: SceneBuilder, labels: ClipLabels) -> None:
     try:
         location, quat, scale = decompose_pose(labels.camera.camera_to_world_blender)
     except ValueError as err:
-        raise RenderError(
-            f"clip {spec.clip_id} (scene recipe {spec.scene!r}): labels.camera.camera_to_world_blender: {err}"
-        ) from None
+        raise clip_error(spec, f"labels.camera.camera_to_world_blender: {err}") from None
     camera = builder.camera
     keyer.key(camera, "OBJECT", "location", location)
     keyer.key(camera, "OBJECT", "rotation_quaternion", _continuous_quaternions(quat))
@@ -238,16 +235,10 @@ def _check_label_shapes(builder: SceneBuilder, labels: ClipLabels) -> None:
     }
     for name, (shape, want) in expected.items():
         if tuple(shape) != want:
-            raise RenderError(
-                f"clip {spec.clip_id} (scene recipe {spec.scene!r}): {name} has shape {tuple(shape)}; "
-                f"the spec needs {want}"
-            )
+            raise clip_error(spec, f"{name} has shape {tuple(shape)}; the spec needs {want}")
     ids = [int(v) for v in labels.objects.object_ids]
     if ids != [obj.object_id for obj in spec.objects]:
-        raise RenderError(
-            f"clip {spec.clip_id} (scene recipe {spec.scene!r}): labels.objects.object_ids={ids} do not "
-            "match spec.objects"
-        )
+        raise clip_error(spec, f"labels.objects.object_ids={ids} do not match spec.objects")
 
 
 def relative_pose_error(blender: np.ndarray, label: np.ndarray) -> np.ndarray:

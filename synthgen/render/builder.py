@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.errors import ConfigError, RenderError
+from synthgen.errors import ConfigError, RenderError, clip_failure
 from synthgen.geometry import blender_camera_settings, look_at_camera_to_world
 from synthgen.render._blender import import_bpy
 from synthgen.spec import ClipSpec, LightSpec, MaterialSpec, ObjectSpec, WorldSpec
@@ -40,7 +40,7 @@ TORUS_MINOR_FRACTION = 0.25 / 1.25
 
 def clip_error(spec: ClipSpec, cause: str) -> RenderError:
     """A one-line RenderError naming the clip, its scene recipe and the cause."""
-    return RenderError(f"clip {spec.clip_id} (scene recipe {spec.scene!r}): {cause}")
+    return clip_failure(spec.clip_id, spec.scene, cause)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from synthgen.errors import ConfigError, DataError, RenderError, SynthgenError
+from synthgen.render.builder import clip_error
 from synthgen.render.types import RenderedClip
 
 if TYPE_CHECKING:
@@ -41,12 +42,7 @@ def _serve(conn: Connection) -> None:
         except SynthgenError as err:
             conn.send((type(err).__name__, str(err)))
         except Exception as err:
-            conn.send(
-                (
-                    "RenderError",
-                    f"clip {spec.clip_id} (scene recipe {spec.scene!r}): {type(err).__name__}: {err}",
-                )
-            )
+            conn.send(("RenderError", str(clip_error(spec, f"{type(err).__name__}: {err}"))))
 
 
 def _is_blender_script_dir(entry: str) -> bool:
@@ -95,9 +91,7 @@ class RenderWorker:
         except (EOFError, OSError, BrokenPipeError):
             code = self._process.exitcode if self._process is not None else None
             self._discard()
-            raise RenderError(
-                f"clip {spec.clip_id} (scene recipe {spec.scene!r}): render worker process died (exit code {code})"
-            ) from None
+            raise clip_error(spec, f"render worker process died (exit code {code})") from None
         if status == "ok":
             result: RenderedClip = payload
             return result

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,48 @@ class SceneContext:
     def param(self, name: str, default: Any) -> Any:
         """A recipe parameter with its default."""
         return self.params.get(name, default)
+
+    def int_range(self, name: str, default: tuple[int, int], lowest: int, highest: int) -> tuple[int, int]:
+        """Parameter ``name`` as integers ``[low, high]`` with ``lowest <= low <= high <= highest``.
+
+        Raises ``ConfigError`` naming ``scene.params.<name>`` for anything else (a scalar, a string, ...).
+        """
+        low, high = self._pair(name, default, int)
+        if not lowest <= low <= high <= highest:
+            raise ConfigError(
+                f"scene.params.{name}={[low, high]}: must be [low, high] within {lowest}..{highest}"
+            )
+        return int(low), int(high)
+
+    def float_range(self, name: str, default: tuple[float, float]) -> tuple[float, float]:
+        """Parameter ``name`` as positive finite floats ``[low, high]`` with ``low <= high``; else ConfigError."""
+        low, high = self._pair(name, default, float)
+        if not (0.0 < low <= high < math.inf):
+            raise ConfigError(f"scene.params.{name}={[low, high]}: must be [low, high] with 0 < low <= high")
+        return float(low), float(high)
+
+    def probability(self, name: str, default: float) -> float:
+        """Parameter ``name`` as a probability in [0, 1]; ConfigError naming it otherwise."""
+        value = self.params.get(name, default)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not 0.0 <= number <= 1.0:
+            raise ConfigError(f"scene.params.{name}={value!r}: must be a probability in [0, 1]")
+        return number
+
+    def _pair(self, name: str, default: Any, kind: type[int] | type[float]) -> tuple[Any, Any]:
+        value = self.params.get(name, default)
+        try:
+            if isinstance(value, str | bytes) or len(value) != 2:
+                raise TypeError
+            numbers = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise ConfigError(f"scene.params.{name}={value!r}: must be a list [low, high]") from None
+        if kind is int and not all(n.is_integer() for n in numbers):
+            raise ConfigError(f"scene.params.{name}={value!r}: must be whole numbers [low, high]")
+        return kind(numbers[0]), kind(numbers[1])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.errors import ConfigError
 from synthgen.scenes import SceneContext, SceneDescription
 from synthgen.scenes.appearance import random_color, random_lights, random_material, resting_height_m
 from synthgen.spec import MaterialSpec, ObjectSpec, OrientationSpec, StaticPath, WorldSpec
@@ -18,9 +17,8 @@ PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus", "monkey")
 
 def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     """Sample 1-5 objects in a row, a dark plain background and coloured lights."""
-    low, high = (int(v) for v in ctx.param("num_objects", [1, 3]))
-    if not 1 <= low <= high <= 8:
-        raise ConfigError(f"scene.params.num_objects={[low, high]}: must be [low, high] within 1..8")
+    low, high = ctx.int_range("num_objects", (1, 3), 1, 8)
+    emissive_probability = ctx.probability("emissive_probability", 0.3)
     count = int(rng.integers(low, high + 1))
     spacing = 1.4
     objects = []
@@ -28,7 +26,7 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
         primitive = PRIMITIVES[int(rng.integers(len(PRIMITIVES)))]
         size = float(rng.uniform(0.5, 0.9))
         material = random_material(rng, textures=("none", "noise", "checker"))
-        if rng.uniform() < float(ctx.param("emissive_probability", 0.3)):
+        if rng.uniform() < emissive_probability:
             material = material.model_copy(update={"emission_strength": float(rng.uniform(0.5, 2.0))})
         x = (index - (count - 1) / 2.0) * spacing
         objects.append(

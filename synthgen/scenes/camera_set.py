@@ -46,9 +46,8 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
         raise ConfigError(f"scene.params.layout={layout!r}: choose room, landscape or any")
     if layout == "any":
         layout = "room" if rng.uniform() < 0.5 else "landscape"
-    low, high = (int(v) for v in ctx.param("num_props", [5, 10]))
-    if not 1 <= low <= high <= 64:
-        raise ConfigError(f"scene.params.num_props={[low, high]}: must be [low, high] within 1..64")
+    low, high = ctx.int_range("num_props", (5, 10), 1, 64)
+    sky_probability = ctx.probability("sky_probability", 0.0 if layout == "room" else 0.7)
 
     half_size = float(rng.uniform(4.0, 6.0)) if layout == "room" else float(rng.uniform(6.0, 10.0))
     objects: list[ObjectSpec] = (
@@ -76,7 +75,6 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
         )
     stage = (0.0, 0.0, 1.0)
     lights = random_lights(rng, int(rng.integers(1, 3)), stage)
-    sky_probability = float(ctx.param("sky_probability", 0.0 if layout == "room" else 0.7))
     world = random_world(rng, sky_probability)
     return SceneDescription(
         tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=half_size * 0.6

@@ -35,16 +35,16 @@ def list_assets(assets_dir: str | None) -> list[str]:
 
 def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     """Sample the objects, lights and world of one clip."""
-    low, high = (int(v) for v in ctx.param("num_objects", [1, 4]))
-    if not 1 <= low <= high <= 8:
-        raise ConfigError(f"scene.params.num_objects={[low, high]}: must be [low, high] within 1..8")
-    primitives = tuple(ctx.param("primitives", PRIMITIVES))
-    unknown = sorted(set(primitives) - set(PRIMITIVES))
-    if unknown or not primitives:
-        raise ConfigError(f"scene.params.primitives={list(primitives)}: choose from {list(PRIMITIVES)}")
-    size_low, size_high = (float(v) for v in ctx.param("size_m", [0.5, 1.0]))
+    low, high = ctx.int_range("num_objects", (1, 4), 1, 8)
+    chosen = ctx.param("primitives", PRIMITIVES)
+    primitives = tuple(chosen) if isinstance(chosen, list | tuple) else ()
+    if not primitives or not all(p in PRIMITIVES for p in primitives):
+        raise ConfigError(f"scene.params.primitives={chosen!r}: choose a list from {list(PRIMITIVES)}")
+    size_low, size_high = ctx.float_range("size_m", (0.5, 1.0))
+    num_lights_low, num_lights_high = ctx.int_range("num_lights", (1, 2), 0, 64)
+    sky_probability = ctx.probability("sky_probability", 0.5)
     assets = list_assets(ctx.param("assets_dir", None))
-    asset_probability = float(ctx.param("asset_probability", 0.5 if assets else 0.0))
+    asset_probability = ctx.probability("asset_probability", 0.5 if assets else 0.0)
 
     objects = []
     for index in range(int(rng.integers(low, high + 1))):
@@ -66,7 +66,6 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
             )
         )
     stage = (0.0, 0.0, 0.5)
-    num_lights_low, num_lights_high = (int(v) for v in ctx.param("num_lights", [1, 2]))
     lights = random_lights(rng, int(rng.integers(num_lights_low, num_lights_high + 1)), stage)
-    world = random_world(rng, float(ctx.param("sky_probability", 0.5)))
+    world = random_world(rng, sky_probability)
     return SceneDescription(tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=2.5)
