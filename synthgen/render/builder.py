@@ -280,6 +280,10 @@ class SceneBuilder:
                 -math.cos(azimuth) * math.cos(elevation),
                 math.sin(elevation),
             )
+            # The key light is the recipe's sun lamp; a second sun in the sky texture would double the
+            # shadows and burn out the ground, so the sky only contributes its scattered light.
+            if hasattr(sky, "sun_disc"):
+                sky.sun_disc = False
             links.new(sky.outputs["Color"], background.inputs["Color"])
         else:
             background.inputs["Color"].default_value = (*world.background_rgb, 1.0)

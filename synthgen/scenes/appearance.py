@@ -61,7 +61,7 @@ def random_lights(rng: np.random.Generator, count: int, stage_center_m: Vec3) ->
             float(rng.uniform(3.0, 8.0)),
         )
         if index == 0:
-            kind, strength = "sun", float(rng.uniform(1.0, 2.5))
+            kind, strength = "sun", float(rng.uniform(0.8, 2.0))
         else:
             kind = "area" if rng.uniform() < 0.5 else "point"
             strength = float(rng.uniform(200.0, 800.0))
@@ -88,7 +88,7 @@ def random_world(rng: np.random.Generator, sky_probability: float) -> WorldSpec:
         sun_azimuth_deg=float(rng.uniform(0.0, 360.0)),
         background_rgb=random_color(rng, saturation=(0.0, 0.3)),
         # Physical sky models are far brighter than a plain colour; these strengths keep both in range.
-        strength=float(rng.uniform(0.03, 0.1)) if use_sky else float(rng.uniform(0.3, 1.0)),
+        strength=float(rng.uniform(0.05, 0.12)) if use_sky else float(rng.uniform(0.3, 1.0)),
         # A darker ground than objects keeps subjects readable against it.
         ground_material=MaterialSpec(
             base_color_rgb=random_color(rng, saturation=(0.0, 0.5), value=(0.15, 0.6)),

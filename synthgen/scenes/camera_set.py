@@ -1,4 +1,5 @@
-"""``camera_set``: a static set built for camera moves — a room (floor, walls, props) or an open landscape.
+"""``camera_set``: a static set built for camera moves — a walled room (floor, four walls, props) or an open
+landscape.
 
 Nothing moves; the camera does. Every prop is tracked so camera-motion datasets carry dense static tracks.
 Parameters: ``layout`` ('room', 'landscape' or 'any'), ``num_props`` [low, high], ``sky_probability``.
@@ -13,6 +14,8 @@ from synthgen.scenes import SceneContext, SceneDescription
 from synthgen.scenes.appearance import random_lights, random_material, random_world, resting_height_m
 from synthgen.spec import ObjectSpec, OrientationSpec, StaticPath
 
+STAGE_RADIUS_M = 2.5
+PROP_SPREAD_M = 5.0
 PROP_PRIMITIVES = ("cube", "cylinder", "sphere", "cone", "torus", "monkey")
 
 
@@ -21,7 +24,12 @@ def _walls(rng: np.random.Generator, half_size_m: float, height_m: float) -> lis
     thickness = 0.2
     walls = []
     for index, (x, y, yaw) in enumerate(
-        ((0.0, half_size_m, 0.0), (-half_size_m, 0.0, 90.0), (half_size_m, 0.0, 90.0))
+        (
+            (0.0, half_size_m, 0.0),
+            (0.0, -half_size_m, 0.0),
+            (-half_size_m, 0.0, 90.0),
+            (half_size_m, 0.0, 90.0),
+        )
     ):
         walls.append(
             ObjectSpec(
@@ -49,7 +57,9 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     low, high = ctx.int_range("num_props", (5, 10), 1, 64)
     sky_probability = ctx.probability("sky_probability", 0.0 if layout == "room" else 0.7)
 
-    half_size = float(rng.uniform(4.0, 6.0)) if layout == "room" else float(rng.uniform(6.0, 10.0))
+    # A room is large enough that every sampled camera position (stage radius + camera.distance_m, and the
+    # moves from there) stays inside it: the camera never films the back of a wall.
+    half_size = float(rng.uniform(10.0, 13.0)) if layout == "room" else float(rng.uniform(6.0, 10.0))
     objects: list[ObjectSpec] = (
         _walls(rng, half_size, float(rng.uniform(2.5, 4.0))) if layout == "room" else []
     )
@@ -57,7 +67,7 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
         primitive = PROP_PRIMITIVES[int(rng.integers(len(PROP_PRIMITIVES)))]
         size = float(rng.uniform(0.4, 1.6))
         stretch = float(rng.uniform(0.6, 2.0)) if primitive in ("cube", "cylinder") else 1.0
-        spread = half_size * 0.8
+        spread = min(half_size * 0.8, PROP_SPREAD_M)
         position = (float(rng.uniform(-spread, spread)), float(rng.uniform(-spread, spread)), 0.0)
         object_id = len(objects) + 1
         objects.append(
@@ -77,5 +87,5 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     lights = random_lights(rng, int(rng.integers(1, 3)), stage)
     world = random_world(rng, sky_probability)
     return SceneDescription(
-        tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=half_size * 0.6
+        tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=STAGE_RADIUS_M
     )
