@@ -201,7 +201,9 @@ class _FramePass:
         # Geometry of every render-visible mesh: (object, owner code, cached local mesh or None if deforming).
         self.geometry: list[tuple[Any, int, LocalMesh | None]] = []
         rows = {obj.object_id: row for row, obj in enumerate(spec.objects)}
-        for ob in builder.scene.objects:
+        # Sorted by name: Blender's own object order can follow memory addresses, which differ between
+        # processes, and the ray caster's geometry order must not change the sampled tracks.
+        for ob in sorted(builder.scene.objects, key=lambda candidate: candidate.name):
             if ob.type != "MESH" or ob.hide_render:
                 continue
             if ob == builder.ground:

@@ -47,9 +47,13 @@ def read_local_mesh(mesh: Any) -> LocalMesh:
     mesh.calc_loop_triangles()
     vertices = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
     mesh.vertices.foreach_get("co", vertices)
-    triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
-    mesh.loop_triangles.foreach_get("vertices", triangles)
-    return LocalMesh(vertices.reshape(-1, 3).astype(np.float64), triangles.reshape(-1, 3))
+    triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32).reshape(-1, 3)
+    mesh.loop_triangles.foreach_get("vertices", triangles.reshape(-1))
+    # Blender's loop-triangle order can differ between processes (seen on the UV sphere) although the set
+    # of triangles is the same; a canonical order keeps seeded surface sampling identical across runs.
+    canonical = np.sort(triangles, axis=1)
+    order = np.lexsort(canonical.T[::-1])
+    return LocalMesh(vertices.reshape(-1, 3).astype(np.float64), triangles[order])
 
 
 def sample_surface_points(mesh: LocalMesh, count: int, rng: np.random.Generator) -> np.ndarray:
