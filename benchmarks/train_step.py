@@ -51,6 +51,26 @@ class Case:
         t, r = self.target_shape, self.reference_shape
         return t[2] * t[3] * t[4] + r[2] * r[3] * r[4]
 
+    def loss(
+        self,
+        transformer: torch.nn.Module,
+        target: torch.Tensor,
+        reference: torch.Tensor,
+        cond: Conditioning,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """The IC-LoRA loss of one step on this case's inputs (24 fps, no temporal reference factor)."""
+        return ic_loss(
+            transformer,
+            target,
+            reference,
+            cond,
+            fps=24.0,
+            reference_downscale=self.downscale,
+            reference_temporal_factor=1,
+            generator=generator,
+        )
+
 
 def matmul_rate_tflops(device: torch.device, size: int = 8192, repeats: int = 20) -> float:
     """Median bf16 ``size^3`` matmul rate on random data, TFLOP/s (the MFU denominator)."""
@@ -187,16 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         generator = torch.Generator(device=device).manual_seed(1)
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
-            ic_loss(
-                transformer,
-                target,
-                reference,
-                cond,
-                fps=24.0,
-                reference_downscale=case.downscale,
-                reference_temporal_factor=1,
-                generator=generator,
-            )
+            case.loss(transformer, target, reference, cond, generator)
         flops[case.name] = 3.0 * counter.get_total_flops()
         del target, reference, cond
     results: list[dict[str, Any]] = []
@@ -213,16 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def step() -> float:
             optimizer.zero_grad(set_to_none=True)
-            loss = ic_loss(
-                transformer,
-                target,
-                reference,
-                cond,
-                fps=24.0,
-                reference_downscale=case.downscale,
-                reference_temporal_factor=1,
-                generator=generator,
-            )
+            loss = case.loss(transformer, target, reference, cond, generator)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -326,16 +328,7 @@ def choose_uncheckpointed(
     for keep in (0, probe):
         policy.uncheckpointed_blocks = keep
         torch.cuda.reset_peak_memory_stats(device)
-        loss = ic_loss(
-            transformer,
-            target,
-            reference,
-            cond,
-            fps=24.0,
-            reference_downscale=case.downscale,
-            reference_temporal_factor=1,
-            generator=generator,
-        )
+        loss = case.loss(transformer, target, reference, cond, generator)
         loss.backward()
         for param in lora_parameters(transformer):
             param.grad = None

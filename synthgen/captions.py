@@ -21,7 +21,6 @@ from synthgen.spec import (
     HandheldShake,
     MaterialSpec,
     ObjectSpec,
-    OrbitMove,
     StaticPath,
     ZoomMove,
 )
@@ -289,27 +288,25 @@ def _move_phrase(move: AxisMove, duration_s: float, rng: np.random.Generator) ->
     amount = float(move.amount)
     if isinstance(move, ZoomMove):
         return "zooms in" if amount >= 1.0 else "zooms out"
-    if isinstance(move, OrbitMove):
-        # Positive orbit is counter-clockwise seen from above: the camera moves towards its own right.
-        adverb = _speed_adverb(abs(amount) / span_s, 15.0, 60.0, rng)
-        return f"{adverb}orbits {'right' if amount >= 0 else 'left'}"
     if isinstance(move, CraneMove):
         return "cranes up" if amount >= 0 else "cranes down"
-    if move.kind in ("dolly", "truck", "pedestal"):
-        adverb = _speed_adverb(abs(amount) / span_s, 0.5, 2.0, rng)
-        words = {
-            "dolly": ("pushes in", "pulls back"),
-            "truck": ("trucks right", "trucks left"),
-            "pedestal": ("rises", "lowers"),
-        }[move.kind]
-        return adverb + (words[0] if amount >= 0 else words[1])
-    adverb = _speed_adverb(abs(amount) / span_s, 10.0, 45.0, rng)
-    words = {
-        "pan": ("pans left", "pans right"),
-        "tilt": ("tilts up", "tilts down"),
-        "roll": ("rolls", "rolls"),
-    }[move.kind]
-    return adverb + (words[0] if amount >= 0 else words[1])
+    slow, fast, positive, negative = _MOVE_WORDS[move.kind]
+    adverb = _speed_adverb(abs(amount) / span_s, slow, fast, rng)
+    return adverb + (positive if amount >= 0 else negative)
+
+
+# Per move kind: "slowly" / "quickly" thresholds (metres or degrees per second of the move's span), then
+# the phrase for amount >= 0 and for amount < 0. Positive orbit is counter-clockwise seen from above: the
+# camera moves towards its own right.
+_MOVE_WORDS: dict[str, tuple[float, float, str, str]] = {
+    "orbit": (15.0, 60.0, "orbits right", "orbits left"),
+    "dolly": (0.5, 2.0, "pushes in", "pulls back"),
+    "truck": (0.5, 2.0, "trucks right", "trucks left"),
+    "pedestal": (0.5, 2.0, "rises", "lowers"),
+    "pan": (10.0, 45.0, "pans left", "pans right"),
+    "tilt": (10.0, 45.0, "tilts up", "tilts down"),
+    "roll": (10.0, 45.0, "rolls", "rolls"),
+}
 
 
 def _world_phrase(spec: ClipSpec, rng: np.random.Generator) -> str:

@@ -8,12 +8,13 @@ Layout written by ``export_ltx_trainer``::
     OUT/audio/<clip_id>.wav       the clip's audio (24-bit PCM), when it has audio
     OUT/labels/<clip_id>.json     the label arrays as nested lists (not read by the trainer)
 
-Paths in ``dataset.jsonl`` are relative to OUT. ``reference_audio`` is the clip's own audio for jobs that
-are conditioned on audio (``audio_to_video``, ``union`` with audio) and null otherwise.
+Paths in ``dataset.jsonl`` are relative to OUT. ``reference_audio`` is the clip's own audio for the job that
+is conditioned on audio (``audio_to_video``) and null otherwise (no ``union`` rule combines audio).
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ import soundfile
 from synthgen.errors import DataError
 from synthgen.shards.media import decode_audio
 from synthgen.shards.reader import open_dataset
+from synthgen.shards.writer import atomic_write_bytes, atomic_write_text
 
-_AUDIO_CONDITIONED_JOBS = ("audio_to_video", "union")
+_AUDIO_CONDITIONED_JOBS = ("audio_to_video",)
 
 
 def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
@@ -38,21 +40,24 @@ def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
         clip_id = clip_raw["clip_id"]
         entry: dict[str, Any] = {"video": f"videos/{clip_id}.mp4", "reference_video": None, "audio": None,
                                  "reference_audio": None, "caption": clip_raw["caption"]}  # fmt: skip
-        (out / entry["video"]).write_bytes(clip_raw["video"])
+        atomic_write_bytes(out / entry["video"], clip_raw["video"])
         if clip_raw["reference_video"] is not None:
             entry["reference_video"] = f"references/{clip_id}.mp4"
-            (out / entry["reference_video"]).write_bytes(clip_raw["reference_video"])
+            atomic_write_bytes(out / entry["reference_video"], clip_raw["reference_video"])
         if clip_raw["audio"] is not None:
             samples, rate = decode_audio(clip_raw["audio"], name=f"{clip_id}: audio")
             entry["audio"] = f"audio/{clip_id}.wav"
-            soundfile.write(out / entry["audio"], samples, rate, subtype="PCM_24")
+            wav = io.BytesIO()
+            soundfile.write(wav, samples, rate, format="WAV", subtype="PCM_24")
+            atomic_write_bytes(out / entry["audio"], wav.getvalue())
             if clip_raw["control_job"] in _AUDIO_CONDITIONED_JOBS:
                 entry["reference_audio"] = entry["audio"]
         labels = {k.removeprefix("label_"): v.tolist() for k, v in clip_raw.items() if k.startswith("label_")}
-        (out / "labels" / f"{clip_id}.json").write_text(json.dumps(labels))
+        atomic_write_text(out / "labels" / f"{clip_id}.json", json.dumps(labels))
         lines.append(json.dumps(entry))
     if not lines:
         raise DataError(f"{path}: no clips to export")
+    # Every file is written atomically, the index last: an interrupted export leaves no half-written file.
     jsonl = out / "dataset.jsonl"
-    jsonl.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    atomic_write_text(jsonl, "".join(line + "\n" for line in lines))
     return jsonl

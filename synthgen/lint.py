@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthgen.errors import DataError, config_error_from_validation
+from synthgen.errors import ConfigError, DataError, config_error_from_validation
 
 RULES: tuple[str, ...] = (
     "tracks_rarely_visible",
@@ -70,7 +70,7 @@ def parse_thresholds(values: Mapping[str, Any]) -> LintThresholds:
         raise config_error_from_validation(err, "control.lint") from None
     unknown = [rule for rule in thresholds.warn_only if rule not in RULES]
     if unknown:
-        raise DataError(f"control.lint.warn_only={unknown[0]!r}: not a rule (rules: {', '.join(RULES)})")
+        raise ConfigError(f"control.lint.warn_only={unknown[0]!r}: not a rule (rules: {', '.join(RULES)})")
     return thresholds
 
 
@@ -185,22 +185,6 @@ def check_tracks(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Fi
 def check_motion(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Finding]:
     """Rule ``near_zero_motion``: 2D motion of tracks (or object centres), and the camera's own motion."""
     clip_id = str(clip["clip_id"])
-    visible = track_visibility(clip)
-    if visible is not None:
-        peaks = peak_displacement_px(np.asarray(clip["label_tracks_xy_px"], np.float64), visible)
-        groups = np.asarray(clip.get("label_tracks_object_id", np.zeros(peaks.size)), dtype=np.int64)
-        source = "tracks"
-    elif clip.get("label_position_m") is not None and clip["label_position_m"].shape[0] > 0:
-        xy, depth = project_points_px(
-            clip["label_position_m"], clip["label_camera_from_world_cv"], clip["label_intrinsics_px"]
-        )
-        in_view = (depth > 0) & np.isfinite(xy).all(axis=-1)
-        peaks = peak_displacement_px(np.transpose(xy, (1, 0, 2)), in_view.T)
-        groups = np.arange(peaks.size)
-        source = "object centres"
-    else:
-        peaks, groups, source = np.array([np.nan]), np.zeros(1, np.int64), "nothing"
-    median_px = moving_group_px(peaks, groups)
     if clip.get("control_job") == "camera_motion":
         translation_m, rotation_deg = camera_motion_amount(np.asarray(clip["label_camera_to_world_blender"]))
         if (
@@ -218,6 +202,22 @@ def check_motion(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Fi
                 )
             ]
         return []
+    visible = track_visibility(clip)
+    if visible is not None:
+        peaks = peak_displacement_px(np.asarray(clip["label_tracks_xy_px"], np.float64), visible)
+        groups = np.asarray(clip.get("label_tracks_object_id", np.zeros(peaks.size)), dtype=np.int64)
+        source = "tracks"
+    elif clip.get("label_position_m") is not None and clip["label_position_m"].shape[0] > 0:
+        xy, depth = project_points_px(
+            clip["label_position_m"], clip["label_camera_from_world_cv"], clip["label_intrinsics_px"]
+        )
+        in_view = (depth > 0) & np.isfinite(xy).all(axis=-1)
+        peaks = peak_displacement_px(np.transpose(xy, (1, 0, 2)), in_view.T)
+        groups = np.arange(peaks.size)
+        source = "object centres"
+    else:
+        peaks, groups, source = np.array([np.nan]), np.zeros(1, np.int64), "nothing"
+    median_px = moving_group_px(peaks, groups)
     if median_px < thresholds.min_motion_px:
         return [
             _finding(

@@ -8,6 +8,7 @@ a top-down plot of the camera path (world X right, Y up) with the current positi
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 from synthgen.errors import DataError
 from synthgen.shards.media import VideoEncoding, encode_video
 from synthgen.shards.reader import open_dataset
+from synthgen.shards.writer import atomic_write_bytes
 
 _PALETTE = np.array(
     [[255, 255, 255], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
@@ -145,6 +147,8 @@ def write_preview(path: str, out_dir: str | Path, clip_id: str | None = None) ->
     out.mkdir(parents=True, exist_ok=True)
     mp4 = out / f"{clip['clip_id']}.mp4"
     png = out / f"{clip['clip_id']}.png"
-    mp4.write_bytes(encode_video(frames, float(clip["fps"]), VideoEncoding(crf=18), name=str(mp4)))
-    contact_sheet(frames).save(png)
+    atomic_write_bytes(mp4, encode_video(frames, float(clip["fps"]), VideoEncoding(crf=18), name=str(mp4)))
+    sheet = io.BytesIO()
+    contact_sheet(frames).save(sheet, format="PNG")
+    atomic_write_bytes(png, sheet.getvalue())
     return mp4, png

@@ -13,6 +13,7 @@ import soundfile
 from PIL import Image
 
 from synthgen.cli.main import main
+from synthgen.export import export_ltx_trainer
 from synthgen.shards import VideoEncoding, decode_video, open_dataset, write_dataset
 from synthgen.shards.testing import example_row
 
@@ -71,6 +72,20 @@ def test_preview_flashes_beat_frames(dataset: Path, tmp_path: Path) -> None:
         assert border_white == (index in beats)
 
 
+def test_an_interrupted_preview_leaves_no_file_behind(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthgen.preview import write_preview
+
+    def failing_replace(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_preview(str(dataset), tmp_path / "prev")
+    assert list((tmp_path / "prev").iterdir()) == []
+
+
 def test_preview_of_an_unknown_clip_is_one_line(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -96,6 +111,35 @@ def test_export_ltx_trainer_reads_back_as_the_dataset(dataset: Path, tmp_path: P
         assert entry["reference_audio"] is None  # motion_track clips are not conditioned on audio
         labels = json.loads((out / "labels" / f"{clip['clip_id']}.json").read_text())
         assert np.array_equal(np.asarray(labels["tracks_xy_px"]), clip["label_tracks_xy_px"])
+
+
+def test_export_gives_reference_audio_only_to_audio_conditioned_jobs(tmp_path: Path) -> None:
+    rows = [example_row(0), example_row(1)]
+    rows[0]["control_job"], rows[1]["control_job"] = "union", "audio_to_video"
+    root = tmp_path / "ds"
+    write_dataset(iter(rows), root, num_clips=2, encoding=VideoEncoding(lossless=True))
+    out = tmp_path / "ltx"
+    assert main(["export", "ltx-trainer", str(root), str(out)]) == 0
+    union, audio_job = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
+    assert union["audio"] is not None and union["reference_audio"] is None
+    assert audio_job["reference_audio"] == audio_job["audio"]
+
+
+def test_an_interrupted_export_keeps_the_earlier_index_and_leaves_no_partial_file(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "ltx"
+    out.mkdir()
+    (out / "dataset.jsonl").write_text("earlier\n")
+
+    def failing_replace(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        export_ltx_trainer(str(dataset), out)
+    assert (out / "dataset.jsonl").read_text() == "earlier\n"
+    assert [p.name for p in out.rglob("*") if p.is_file()] == ["dataset.jsonl"]  # no half-written media
 
 
 # ---------------------------------------------------------------------------- synthgen-generate errors

@@ -195,6 +195,11 @@ def test_warn_only_turns_a_rule_into_a_warning() -> None:
     assert [f.level for f in findings] == ["warning"]
 
 
+def test_an_unknown_warn_only_rule_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^control\.lint\.warn_only='nope': not a rule"):
+        parse_thresholds({"warn_only": ["nope"]})
+
+
 def test_bad_threshold_raises_config_error_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"control\.lint\.min_motion_px"):
         parse_thresholds({"min_motion_px": -1})
@@ -260,3 +265,14 @@ def test_lint_cli_warn_only_keeps_exit_code_zero_unless_strict(dataset: Path) ->
 
 def test_lint_cli_on_a_missing_dataset_exits_2(tmp_path: Path) -> None:
     assert main(["lint", str(tmp_path / "nothing")]) == 2
+
+
+def test_lint_cli_of_a_manifest_that_is_no_object_is_one_line(
+    dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (dataset / "_manifest.json").write_text("[]")
+    assert main(["lint", str(dataset)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"synthgen lint: error: {dataset / '_manifest.json'}: malformed manifest "
+        "(list indices must be integers or slices, not str)"
+    ]

@@ -240,6 +240,32 @@ def test_failed_write_leaves_no_parts_behind(tmp_path: Path) -> None:
     assert list((tmp_path / "ds" / "data").iterdir()) == []
 
 
+def test_too_few_rows_leave_no_parts_behind(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="write_dataset: got 1 rows, num_clips=2"):
+        write_dataset(
+            iter([example_row(0)]), tmp_path / "ds", num_clips=2, clips_per_shard=2, encoding=LOSSLESS
+        )
+    assert list((tmp_path / "ds" / "data").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("num_frames", "nine", r"row example-000000: num_frames='nine' is not an integer"),
+        ("fps", "fast", r"row example-000000: fps='fast' is not a number"),
+        ("reference_downscale", 0, r"row example-000000: reference_downscale=0 must be >= 1"),
+        ("reference_temporal_factor", -2, r"row example-000000: reference_temporal_factor=-2 must be >= 1"),
+    ],
+)
+def test_a_bad_row_value_is_a_data_error_naming_the_row_and_key(
+    tmp_path: Path, key: str, value: Any, message: str
+) -> None:
+    row = example_row(0)
+    row[key] = value
+    with pytest.raises(DataError, match=message):
+        write_dataset(iter([row]), tmp_path / "ds", num_clips=1, encoding=LOSSLESS)
+
+
 # ------------------------------------------------------------------------------ broken shard files
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from synthgen.errors import DataError
-from synthgen.shards import VideoEncoding, write_dataset
+from synthgen.shards import ShardPlan, ShardWriter, VideoEncoding, encode_row, write_dataset
 from synthgen.shards.testing import example_row
 from synthgen.shards.validate import validate_dataset
+from synthgen.shards.writer import claim_dataset, dataset_record, finalize_dataset, shard_metadata
 
 
 def _write(tmp_path: Path, rows: list[dict[str, Any]], per_shard: int = 2) -> Path:
@@ -98,3 +99,55 @@ def test_uncommitted_shard_makes_the_dataset_incomplete(tmp_path: Path) -> None:
 def test_a_folder_without_dataset_record_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"_dataset\.json: missing"):
         validate_dataset(tmp_path)
+
+
+def test_a_missing_failures_file_is_reported_not_raised(tmp_path: Path) -> None:
+    root = _write(tmp_path, [example_row(0)])
+    (root / "_failures.jsonl").unlink()
+    report = validate_dataset(root)
+    assert len(report.problems) == 1 and "_failures.jsonl: missing" in report.problems[0]
+
+
+def test_a_malformed_failures_line_is_reported_naming_the_line(tmp_path: Path) -> None:
+    root = _write(tmp_path, [example_row(0)])
+    (root / "_failures.jsonl").write_text("{not json\n")
+    report = validate_dataset(root)
+    assert len(report.problems) == 1 and "_failures.jsonl line 1: not a JSON object" in report.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("_dataset.json", {"dataset_name": "x"}, r"_dataset\.json: malformed, no key 'num_clips'"),
+        ("_manifest.json", [1, 2], r"_manifest\.json: malformed, expected a JSON object"),
+        (
+            "_manifest.json",
+            {"num_clips": 1, "files": [{"path": "x"}]},
+            r"_manifest\.json: malformed, every entry",
+        ),
+    ],
+)
+def test_a_malformed_dataset_file_is_a_data_error_naming_it(
+    tmp_path: Path, name: str, body: Any, message: str
+) -> None:
+    root = _write(tmp_path, [example_row(0)])
+    (root / name).write_text(json.dumps(body))
+    with pytest.raises(DataError, match=message):
+        validate_dataset(root)
+
+
+def test_a_reference_factor_below_one_is_reported_not_divided_by(tmp_path: Path) -> None:
+    root, encoding = tmp_path / "ds", VideoEncoding(lossless=True)
+    plan = ShardPlan(1, 1)
+    claim_dataset(root, dataset_record("example", plan, "h", {}))
+    writer = ShardWriter(root, 0, plan.clips_of(0), encoding=encoding, max_bytes=1 << 30,
+                         metadata=shard_metadata("example", "h"))  # fmt: skip
+    encoded = encode_row(example_row(0), encoding)
+    encoded.scalars["reference_temporal_factor"] = 0  # a shard written by another tool
+    writer.add_encoded(encoded)
+    writer.commit()
+    assert finalize_dataset(root) is not None
+    report = validate_dataset(root)
+    assert (
+        len(report.problems) == 1 and "reference_temporal_factor=0; both must be >= 1" in report.problems[0]
+    )

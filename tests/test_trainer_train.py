@@ -104,6 +104,31 @@ def test_resuming_a_checkpoint_of_another_rank_is_a_config_error(
         run(settings_from_dict(other))
 
 
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ({"decay": "linear"}, r"train\.decay='cosine', this run has train\.decay='linear'"),
+        (
+            {"lora": {"rank": 4, "alpha": 4, "dropout": 0.1}},
+            r"lora\.dropout=0\.0, this run has lora\.dropout=0\.1",
+        ),
+    ],
+)
+def test_resuming_a_checkpoint_of_another_optimisation_setting_is_a_config_error(
+    squares: Path, cache_dir: Path, tmp_path: Path, override: dict[str, Any], pattern: str
+) -> None:
+    run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=2)), stop_after=1)
+    with pytest.raises(ConfigError, match=r"^train\.resume: .*" + pattern):
+        run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=2, **override)))
+
+
+def test_eval_stage_without_a_checkpoint_is_a_config_error(
+    squares: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"^stage=eval: no checkpoint at .*last\.pt"):
+        run(settings_from_dict({**quick(squares, cache_dir, tmp_path), "stage": "eval"}))
+
+
 def test_eval_stage_reports_control_gain_of_the_saved_checkpoint(
     squares: Path, cache_dir: Path, tmp_path: Path
 ) -> None:

@@ -53,7 +53,8 @@ def _manifest_thresholds(path: str) -> dict[str, Any]:
         body = json.loads(manifest.read_text(encoding="utf-8"))
     except ValueError:
         return {}
-    control = body.get("config", {}).get("control", {})
+    config = body.get("config", {}) if isinstance(body, dict) else {}
+    control = config.get("control", {}) if isinstance(config, dict) else {}
     lint = control.get("lint", {}) if isinstance(control, dict) else {}
     return dict(lint) if isinstance(lint, dict) else {}
 

@@ -264,8 +264,6 @@ def build_union(target: RenderedLike, params: UnionParams) -> ControlResult:
     ``depth_tracks``: tracks drawn over the depth video. ``first_frame_tracks``: tracks drawn over the
     target's first frame (held still), and the first frame alone as a one-frame control video.
     """
-    clip = target.spec.clip
-    scale, step = clip.reference_downscale, clip.reference_temporal_factor
     tracks_alone, chosen = track_overlay_video(
         target, params.motion_track.model_copy(update={"background": "black"})
     )
@@ -284,9 +282,10 @@ def build_union(target: RenderedLike, params: UnionParams) -> ControlResult:
         pairing["depth"] = depth.pairing["depth"]
         pairing["reference"] = "track overlay drawn over the normalised inverse-depth video"
     else:
-        first = to_reference(np.asarray(target.frames_rgb)[:1], scale, 1)
-        held = np.repeat(first, reference_frame_indices(clip.num_frames, step).size, axis=0)
-        combined, _ = track_overlay_video(target, params.motion_track, background=held)
+        first = to_reference(np.asarray(target.frames_rgb)[:1], target.spec.clip.reference_downscale, 1)
+        combined, _ = track_overlay_video(
+            target, params.motion_track.model_copy(update={"background": "first_frame"})
+        )
         controls = {"first_frame": first, "motion_track": tracks_alone}
         pairing["reference"] = "track overlay drawn over the target's first frame, held for every frame"
     pairing.update(

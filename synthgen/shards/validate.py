@@ -30,6 +30,7 @@ from synthgen.shards.schema import (
 )
 from synthgen.shards.writer import (
     DATASET_FILE,
+    FAILURES_FILE,
     ShardPlan,
     file_sha256,
     finalize_dataset,
@@ -105,11 +106,9 @@ def validate_dataset(
             report.problems.append(f"{file_path}: columns differ from {manifest['files'][0]['path']}")
         if len(report.problems) >= max_problems:
             return report
-    failures = [
-        json.loads(line) for line in (root / "_failures.jsonl").read_text().splitlines() if line.strip()
-    ]
+    failures = _read_failures(root / FAILURES_FILE, report)
     report.num_failed = len(failures)
-    seen.update(int(item["clip_index"]) for item in failures)
+    seen.update(failures)
     for clip_index, count in sorted(seen.items()):
         if count > 1:
             report.problems.append(f"{root}: clip_index {clip_index} appears {count} times")
@@ -119,6 +118,22 @@ def validate_dataset(
             f"{root}: {len(missing_clips)} clips neither written nor recorded as failed (first: {missing_clips[0]})"
         )
     return report
+
+
+def _read_failures(path: Path, report: ValidationReport) -> list[int]:
+    """Clip indices recorded in ``_failures.jsonl``; a missing file or a bad line is a problem in ``report``."""
+    if not path.is_file():
+        report.problems.append(f"{path}: missing (the manifest lists no failures without it)")
+        return []
+    indices: list[int] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            indices.append(int(json.loads(line)["clip_index"]))
+        except (ValueError, KeyError, TypeError):
+            report.problems.append(f"{path} line {number}: not a JSON object with an integer clip_index")
+    return indices
 
 
 def _check_file(
@@ -176,7 +191,11 @@ def _check_row(
         if both:
             problems.append(f"{where}: pairing lists {sorted(both)} as both shared and differing")
     downscale, temporal = clip["reference_downscale"], clip["reference_temporal_factor"]
-    if clip["reference_num_frames"] is not None:
+    if downscale < 1 or temporal < 1:
+        problems.append(
+            f"{where}: reference_downscale={downscale}, reference_temporal_factor={temporal}; both must be >= 1"
+        )
+    elif clip["reference_num_frames"] is not None:
         expected = ((frames - 1) // temporal + 1, height // downscale, width // downscale)
         actual = (clip["reference_num_frames"], clip["reference_height"], clip["reference_width"])
         if actual != expected:

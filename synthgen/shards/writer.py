@@ -73,14 +73,22 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a unique temporary name and a rename, so readers never see half."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a unique temporary name and a rename, so readers never see half."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``atomic_write_bytes`` of ``text`` encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def file_sha256(path: Path) -> str:
@@ -174,8 +182,11 @@ def encode_row(row: Mapping[str, Any], encoding: media.VideoEncoding) -> Encoded
     for key in _REQUIRED_KEYS:
         if row.get(key) is None:
             raise DataError(f"{where}: missing key {key!r}")
-    num_frames, height, width = int(row["num_frames"]), int(row["height"]), int(row["width"])
-    fps = float(row["fps"])
+    num_frames, height, width = (_row_int(row, key, where) for key in ("num_frames", "height", "width"))
+    try:
+        fps = float(row["fps"])
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: fps={row['fps']!r} is not a number") from None
     video = np.asarray(row["video"])
     if video.shape != (num_frames, height, width, 3) or video.dtype != np.uint8:
         raise DataError(
@@ -183,9 +194,9 @@ def encode_row(row: Mapping[str, Any], encoding: media.VideoEncoding) -> Encoded
         )
     scalars: dict[str, Any] = {
         "clip_id": str(row["clip_id"]),
-        "clip_index": int(row["clip_index"]),
+        "clip_index": _row_int(row, "clip_index", where),
         "dataset_name": str(row["dataset_name"]),
-        "dataset_seed": int(row["dataset_seed"]),
+        "dataset_seed": _row_int(row, "dataset_seed", where),
         "scene": str(row["scene"]),
         "control_job": str(row["control_job"]),
         "spec_json": str(row["spec_json"]),
@@ -198,8 +209,8 @@ def encode_row(row: Mapping[str, Any], encoding: media.VideoEncoding) -> Encoded
         "height": height,
         "width": width,
         "video": media.encode_video(video, fps, encoding, name=f"{where}: video"),
-        "reference_downscale": int(row.get("reference_downscale", 1)),
-        "reference_temporal_factor": int(row.get("reference_temporal_factor", 1)),
+        "reference_downscale": _row_int(row, "reference_downscale", where, default=1, minimum=1),
+        "reference_temporal_factor": _row_int(row, "reference_temporal_factor", where, default=1, minimum=1),
         "pairing_json": json.dumps(jsonable(row.get("pairing") or {}), sort_keys=True),
         "timings_json": json.dumps(jsonable(row.get("timings_s") or {}), sort_keys=True),
     }
@@ -253,6 +264,17 @@ def encode_row(row: Mapping[str, Any], encoding: media.VideoEncoding) -> Encoded
     return EncodedRow(
         scalars["clip_index"], scalars["clip_id"], scalars, controls, labels, label_specs, nbytes
     )
+
+
+def _row_int(row: Mapping[str, Any], key: str, where: str, *, default: int = 0, minimum: int = 0) -> int:
+    value = row.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: {key}={value!r} is not an integer") from None
+    if number < minimum:
+        raise DataError(f"{where}: {key}={number} must be >= {minimum}")
+    return number
 
 
 def _row_table(encoded: EncodedRow, schema: pa.Schema) -> pa.Table:
@@ -441,16 +463,28 @@ class ShardWriter:
 # ------------------------------------------------------------------------------- dataset records
 
 
-def read_dataset_record(root: Path) -> dict[str, Any] | None:
-    """``_dataset.json`` of ``root`` as a dict, or None when there is none."""
-    path = root / DATASET_FILE
+def _read_json_object(path: Path, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The JSON object in ``path`` (None when the file does not exist); DataError naming the file when it is
+    not a JSON object or lacks one of ``keys``."""
     if not path.exists():
         return None
     try:
-        body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return body
-    except ValueError as err:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: malformed JSON ({err})") from None
+    if not isinstance(body, dict):
+        raise DataError(f"{path}: malformed, expected a JSON object")
+    missing = [key for key in keys if key not in body]
+    if missing:
+        raise DataError(f"{path}: malformed, no key {missing[0]!r}")
+    return body
+
+
+def read_dataset_record(root: Path) -> dict[str, Any] | None:
+    """``_dataset.json`` of ``root`` as a dict, or None when there is none."""
+    return _read_json_object(
+        root / DATASET_FILE, ("dataset_name", "num_clips", "clips_per_shard", "config_hash")
+    )
 
 
 def claim_dataset(root: Path, record: Mapping[str, Any]) -> None:
@@ -547,13 +581,14 @@ def finalize_dataset(root: Path) -> dict[str, Any] | None:
 def read_manifest(root: Path) -> dict[str, Any] | None:
     """``_manifest.json`` of ``root``, or None when the dataset has not been finalised."""
     path = root / MANIFEST_FILE
-    if not path.exists():
-        return None
-    try:
-        body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return body
-    except ValueError as err:
-        raise DataError(f"{path}: malformed JSON ({err})") from None
+    body = _read_json_object(path, ("num_clips", "files"))
+    if body is not None:
+        files = body["files"]
+        if not isinstance(files, list) or not all(
+            isinstance(entry, dict) and {"path", "bytes", "sha256"} <= entry.keys() for entry in files
+        ):
+            raise DataError(f"{path}: malformed, every entry of 'files' needs path, bytes and sha256")
+    return body
 
 
 def _library_versions() -> dict[str, str]:
@@ -642,12 +677,12 @@ def write_dataset(
             if expected == plan.clips_of(shard).stop:
                 writer.commit()
                 writer = None
+        if expected != num_clips:
+            raise DataError(f"write_dataset: got {expected} rows, num_clips={num_clips}")
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    if expected != num_clips:
-        raise DataError(f"write_dataset: got {expected} rows, num_clips={num_clips}")
     if first_name is None:
         claim_dataset(
             root, dataset_record(str(config.get("dataset", {}).get("name", "synthgen")), plan, digest, config)

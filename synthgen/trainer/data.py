@@ -308,7 +308,9 @@ def cache_key(
     return hashlib.sha256(body.encode()).hexdigest()[:20]
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in ``path``'s folder (created), then rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     # torch's zip writer names the archive after the file stem, so the temp name must be a plain one.
     fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".pt", dir=path.parent)
     os.close(fd)
@@ -364,7 +366,7 @@ def build_cache(
         names.append(name)
         if (cache_dir / name).exists():
             continue
-        _atomic_save(
+        atomic_torch_save(
             encode_example(example, bundle, choose_bucket(buckets, example, where)), cache_dir / name
         )
     if not names:

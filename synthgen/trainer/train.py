@@ -22,6 +22,7 @@ import torch
 from synthgen.errors import ConfigError
 from synthgen.trainer.config import Settings
 from synthgen.trainer.data import (
+    atomic_torch_save,
     build_cache,
     cache_key,
     dataset_fingerprint,
@@ -115,19 +116,6 @@ def sample_batch(
     return [items[group[int(p)]] for p in picks]
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # torch's zip writer names the archive after the file stem, so the temp name must be a plain one.
-    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _atomic_write_json(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
@@ -154,12 +142,18 @@ def run_identity(settings: Settings, model_id: str, data_key: str) -> dict[str, 
         "data": data_key,
         "lora.rank": settings.lora.rank,
         "lora.alpha": settings.lora.alpha,
+        "lora.dropout": settings.lora.dropout,
         "lora.target_modules": list(settings.lora.target_modules),
         "train.steps": settings.train.steps,
         "train.lr": settings.train.lr,
         "train.batch_size": settings.train.batch_size,
         "train.grad_accum": settings.train.grad_accum,
         "train.seed": settings.train.seed,
+        "train.warmup_steps": settings.train.warmup_steps,
+        "train.decay": settings.train.decay,
+        "train.weight_decay": settings.train.weight_decay,
+        "train.max_grad_norm": settings.train.max_grad_norm,
+        "train.first_frame_conditioning_p": settings.train.first_frame_conditioning_p,
     }
 
 
@@ -177,6 +171,12 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     """Run ``settings.stage``; ``stop_after`` > 0 ends the loop after that many steps of this process
     (a checkpoint is written, as when a time-limited job is preempted). Returns the report."""
     output_dir = Path(settings.output_dir)
+    checkpoint_path = output_dir / "checkpoints" / CHECKPOINT_NAME
+    if settings.stage == "eval" and not checkpoint_path.exists():
+        raise ConfigError(
+            f"stage=eval: no checkpoint at {checkpoint_path}; train with this output_dir first "
+            "(a training run's report.json has the base model's control gain as eval_before)"
+        )
     device = resolve_device(settings.train.device)
     if settings.train.cpu_threads > 0:
         torch.set_num_threads(settings.train.cpu_threads)
@@ -232,10 +232,8 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
         device=device,
     )
     if settings.stage == "eval":
-        checkpoint = output_dir / "checkpoints" / CHECKPOINT_NAME
-        if checkpoint.exists():
-            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-            load_adapter_state(transformer, state["adapter"], source=str(checkpoint))
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        load_adapter_state(transformer, state["adapter"], source=str(checkpoint_path))
         report["eval"] = control_gain(transformer, eval_items, **evaluate)  # type: ignore[arg-type]
         _atomic_write_json(report, output_dir / "report.json")
         return report
@@ -270,7 +268,6 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     losses: list[float] = []
     start_step = 0
     eval_before: dict[str, Any] | None = None
-    checkpoint_path = output_dir / "checkpoints" / CHECKPOINT_NAME
     if settings.train.resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         check_identity(state["identity"], identity, checkpoint_path)
@@ -291,7 +288,7 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     def save_checkpoint(step: int) -> None:
         if not main_process:
             return
-        _atomic_torch_save(
+        atomic_torch_save(
             {
                 "identity": identity,
                 "step": step,
