@@ -36,6 +36,7 @@ from synthgen.shards.writer import (
     shard_is_intact,
     shard_metadata,
 )
+from synthgen.spec import clip_id as spec_clip_id
 
 if TYPE_CHECKING:
     from synthgen.config import GenerateConfig
@@ -218,7 +219,7 @@ def _one_clip(
     summary: JobSummary,
 ) -> None:
     clip_started = time.perf_counter()
-    clip_id = f"{settings.dataset_name}-{clip_index:06d}"
+    clip_id = spec_clip_id(settings.dataset_name, clip_index)
     try:
         writer.add(make_row(clip_index))
     except SynthgenError as err:
