@@ -43,3 +43,19 @@ def test_train_rejects_an_unknown_key_in_one_line(tmp_path: Path) -> None:
     result = _run("synthgen-train", "lora.rnk=3", cwd=tmp_path)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "lora.rnk" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["train.steps=-3"], "train.steps=-3"),
+        (["data.path=/no/such/dataset"], "data.path='/no/such/dataset'"),
+    ],
+)
+def test_train_rejects_an_invalid_config_before_writing_anything(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    result = _run("synthgen-train", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and named in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -66,9 +67,13 @@ def check_group_choices(argv: list[str]) -> None:
                 )
 
 
-def check_overrides_compose(config_name: str, argv: list[str]) -> None:
+def check_overrides_compose(
+    config_name: str, argv: list[str], validate: Callable[[DictConfig], object] | None = None
+) -> None:
     """Compose ``config_name`` with the command line's overrides as Hydra will, and turn a failure (an
     unknown key, a type error, bad override syntax) into a one-line ConfigError instead of Hydra's report.
+    ``validate`` then checks the composed config (its SynthgenErrors pass through unchanged), so an invalid
+    config is refused before Hydra creates any run folder.
 
     Single runs only: a multirun's sweep syntax (``a,b``, ``range(..)``) is Hydra's to expand, and runs
     with flags (``--cfg``, ``--config-dir``, ``--help``) are left to Hydra as they are.
@@ -79,11 +84,13 @@ def check_overrides_compose(config_name: str, argv: list[str]) -> None:
 
     try:
         with initialize_config_module("synthgen.conf", version_base="1.3"):
-            compose(config_name, overrides=argv)
+            composed = compose(config_name, overrides=argv)
     except Exception as err:
         noise = ("full_key", "object_type", "reference_type", "Set the environment variable")
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         raise ConfigError(" ".join(line for line in lines if not line.startswith(noise))) from None
+    if validate is not None:
+        validate(composed)
 
 
 def _installed_launchers() -> set[str]:
@@ -104,6 +111,12 @@ def _fail(err: SynthgenError) -> None:
     sys.exit(err.exit_code)
 
 
+def _load_config(raw: DictConfig) -> object:
+    from synthgen.config import load_generate_config
+
+    return load_generate_config(raw)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
 def _task(raw: DictConfig) -> None:
     from synthgen.config import load_generate_config
@@ -122,7 +135,7 @@ def main() -> None:
     """Entry point of the ``synthgen-generate`` console script."""
     try:
         check_group_choices(sys.argv[1:])
-        check_overrides_compose("generate", sys.argv[1:])
+        check_overrides_compose("generate", sys.argv[1:], validate=_load_config)
     except SynthgenError as err:
         _fail(err)
     _task()

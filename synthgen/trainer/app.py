@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -44,15 +45,33 @@ def _summary(report: dict) -> str:
     return f"{PROG}: " + " ".join(parts)
 
 
+def _settings(raw: DictConfig) -> Any:
+    from synthgen.trainer.config import settings_from_dict
+
+    values = OmegaConf.to_container(raw, resolve=True)
+    assert isinstance(values, dict)
+    return settings_from_dict({str(k): v for k, v in values.items()})
+
+
+def _check_before_hydra(raw: DictConfig) -> None:
+    """Validate a composed config outside a Hydra run, where ``${hydra:...}`` cannot resolve yet."""
+    values = OmegaConf.to_container(raw, resolve=False)
+    assert isinstance(values, dict)
+    if "${hydra:" in str(values.get("output_dir", "")):
+        raw.output_dir = "."  # Hydra's run folder; any existing path validates the same way
+    settings = _settings(raw)
+    from synthgen.trainer.data import require_dataset_folder
+
+    if settings.data.path is not None:
+        require_dataset_folder(settings.data.path)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def _task(raw: DictConfig) -> None:
-    from synthgen.trainer.config import settings_from_dict
     from synthgen.trainer.train import run
 
     try:
-        values = OmegaConf.to_container(raw, resolve=True)
-        assert isinstance(values, dict)
-        settings = settings_from_dict({str(k): v for k, v in values.items()})
+        settings = _settings(raw)
         report = run(settings)
     except SynthgenError as err:
         _fail(err)
@@ -68,7 +87,7 @@ def main() -> None:
 
     try:
         check_group_choices(sys.argv[1:])
-        check_overrides_compose("train", sys.argv[1:])
+        check_overrides_compose("train", sys.argv[1:], validate=_check_before_hydra)
     except SynthgenError as err:
         _fail(err)
     _task()

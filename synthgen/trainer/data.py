@@ -267,11 +267,16 @@ def encode_text(bundle: ModelBundle, captions: list[str]) -> tuple[torch.Tensor,
 # --------------------------------------------------------------------------------------------- cache
 
 
+def require_dataset_folder(path: str | Path | None) -> Path:
+    """``data.path`` as a Path; ConfigError when it is unset or no folder."""
+    if path is None or not Path(path).is_dir():
+        raise ConfigError(f"data.path={None if path is None else str(path)!r}: no such folder")
+    return Path(path)
+
+
 def dataset_fingerprint(path: str | Path) -> str:
     """Hash of the shards' content: the manifest's per-file sha256 list, else the bytes of every .parquet."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ConfigError(f"data.path={str(path)!r}: no such folder")
+    root = require_dataset_folder(path)
     manifest = root / "_manifest.json"
     digest = hashlib.sha256()
     if manifest.exists():
@@ -326,8 +331,7 @@ def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
     """Stream the rows of a synthgen dataset with the columns training needs."""
     from synthgen.shards import open_dataset
 
-    if not Path(path).exists():
-        raise ConfigError(f"data.path={str(path)!r}: no such folder")
+    require_dataset_folder(path)
     yield from open_dataset(str(path), columns=ROW_COLUMNS)
 
 
