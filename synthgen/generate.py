@@ -245,13 +245,19 @@ def _describe(describe_clip: SpecDescriber | None, clip_index: int, logger: logg
 
 
 def generate(cfg: GenerateConfig, *, progress: bool | IO[str] = True) -> JobSummary:
-    """Run ``cfg``'s job with the real pipeline (``synthgen.pipeline.make_row``); see ``run_job``."""
+    """Run ``cfg``'s job with the real pipeline (``synthgen.pipeline.make_row``); see ``run_job``.
+
+    Clips render in a ``RenderWorker`` child process that is replaced every ``render.recycle_after``
+    clips, so Blender's memory growth stays bounded however many clips one job renders.
+    """
     from synthgen.pipeline import make_row
+    from synthgen.render import RenderWorker
     from synthgen.sampling import sample_clip
 
-    return run_job(
-        RunSettings.from_config(cfg),
-        lambda clip_index: make_row(cfg, clip_index),
-        describe_clip=lambda clip_index: sample_clip(cfg, clip_index).to_json(),
-        progress=progress,
-    )
+    with RenderWorker(recycle_after=cfg.render.recycle_after) as worker:
+        return run_job(
+            RunSettings.from_config(cfg),
+            lambda clip_index: make_row(cfg, clip_index, renderer=worker.render),
+            describe_clip=lambda clip_index: sample_clip(cfg, clip_index).to_json(),
+            progress=progress,
+        )
