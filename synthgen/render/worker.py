@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import sys
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -45,6 +46,22 @@ def _serve(conn: Connection) -> None:
             conn.send(("RenderError", str(clip_error(spec, f"{type(err).__name__}: {err}"))))
 
 
+@contextlib.contextmanager
+def _standard_start_method() -> Iterator[None]:
+    """Inside a joblib/loky worker the global start method is 'loky', which a spawned child cannot set up
+    ("cannot find context for 'loky'"); the child is told 'spawn' instead, and the worker's own setting is
+    restored afterwards."""
+    current = mp.get_start_method(allow_none=True)
+    if current in (None, "spawn", "fork", "forkserver"):
+        yield
+        return
+    mp.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        mp.set_start_method(current, force=True)
+
+
 def _is_blender_script_dir(entry: str) -> bool:
     parts = Path(entry).parts
     return "bpy" in parts and "scripts" in parts[parts.index("bpy") :]
@@ -70,7 +87,8 @@ class RenderWorker:
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child,), daemon=True, name="synthgen-render")
-        process.start()
+        with _standard_start_method():
+            process.start()
         child.close()
         self._process, self._conn = process, parent
         self.clips_in_process = 0
