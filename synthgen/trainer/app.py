@@ -21,16 +21,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from synthgen.cli.hydra_app import fail, precheck
 from synthgen.errors import SynthgenError
 
 PROG = "synthgen-train"
-
-
-def _fail(err: SynthgenError) -> None:
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        raise err
-    print(f"{PROG}: error: {err}", file=sys.stderr)
-    sys.exit(err.exit_code)
 
 
 def _summary(report: dict) -> str:
@@ -74,8 +68,7 @@ def _task(raw: DictConfig) -> None:
         settings = _settings(raw)
         report = run(settings)
     except SynthgenError as err:
-        _fail(err)
-        return
+        fail(PROG, err)
     print(_summary(report), file=sys.stderr)
     if os.environ.get("SYNTHGEN_TRAIN_JSON") == "1":
         print(json.dumps({k: v for k, v in report.items() if k != "losses"}))
@@ -83,13 +76,7 @@ def _task(raw: DictConfig) -> None:
 
 def main() -> None:
     """Entry point of the ``synthgen-train`` console script."""
-    from synthgen.cli.generate import check_group_choices, check_overrides_compose
-
-    try:
-        check_group_choices(sys.argv[1:])
-        check_overrides_compose("train", sys.argv[1:], validate=_check_before_hydra)
-    except SynthgenError as err:
-        _fail(err)
+    precheck(PROG, "train", validate=_check_before_hydra)
     _task()
 
 
