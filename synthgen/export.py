@@ -22,9 +22,9 @@ from typing import Any
 import soundfile
 
 from synthgen.errors import DataError
+from synthgen.fileio import atomic_write_bytes, atomic_write_text
 from synthgen.shards.media import decode_audio
 from synthgen.shards.reader import open_dataset
-from synthgen.shards.writer import atomic_write_bytes, atomic_write_text
 
 _AUDIO_CONDITIONED_JOBS = ("audio_to_video",)
 

@@ -23,11 +23,11 @@ from typing import IO, TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from synthgen.errors import SynthgenError
+from synthgen.fileio import atomic_write_text
 from synthgen.shards.media import VideoEncoding
 from synthgen.shards.writer import (
     ShardPlan,
     ShardWriter,
-    atomic_write_text,
     claim_dataset,
     dataset_record,
     discard_shard,

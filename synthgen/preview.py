@@ -17,9 +17,9 @@ import pyarrow.dataset as pads
 from PIL import Image, ImageDraw
 
 from synthgen.errors import DataError
+from synthgen.fileio import atomic_write_bytes
 from synthgen.shards.media import VideoEncoding, encode_video
 from synthgen.shards.reader import open_dataset
-from synthgen.shards.writer import atomic_write_bytes
 
 _PALETTE = np.array(
     [[255, 255, 255], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],

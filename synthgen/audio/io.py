@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from synthgen.errors import DataError
+from synthgen.fileio import atomic_write_bytes
 
 LTX_SAMPLE_RATE = 16000
 LTX_N_FFT = 1024
@@ -63,15 +62,9 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: 
     """Write a WAV file atomically (temporary file, then rename); returns the path."""
     array = _checked(samples, str(path))
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".wav.tmp")
-    os.close(handle)
-    try:
-        sf.write(tmp_name, array, int(sample_rate), format="WAV", subtype=subtype)
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    buffer = io.BytesIO()
+    sf.write(buffer, array, int(sample_rate), format="WAV", subtype=subtype)
+    atomic_write_bytes(target, buffer.getvalue())
     return target
 
 

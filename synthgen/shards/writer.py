@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.errors import ConfigError, DataError
+from synthgen.fileio import atomic_write_text, temp_path_for
 from synthgen.shards import media
 from synthgen.shards.schema import (
     BASE_FIELDS,
@@ -71,24 +71,6 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """sha256 (hex, first 16 chars) of ``config`` as canonical JSON: equal content -> equal hash."""
     text = json.dumps(jsonable(dict(config)), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a unique temporary name and a rename, so readers never see half."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """``atomic_write_bytes`` of ``text`` encoded as UTF-8."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def file_sha256(path: Path) -> str:
@@ -410,7 +392,7 @@ class ShardWriter:
         assert self._schema is not None
         part = len(self._tmp_parts)
         final = self.root / DATA_DIR / f"{shard_name(self.record.shard)}-{part:03d}.parquet"
-        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        tmp = temp_path_for(final)
         media_columns = [f.name for f in self._schema if pa.types.is_binary(f.type)]
         self._writer = pq.ParquetWriter(
             tmp,

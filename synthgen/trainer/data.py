@@ -11,9 +11,8 @@ interrupted encode resumes; ``index.json`` is written last and marks a complete 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from synthgen.errors import ConfigError, DataError
+from synthgen.fileio import atomic_write_bytes, atomic_write_json
 from synthgen.trainer.ic import audio_num_latent_frames
 from synthgen.trainer.model import ModelBundle
 
@@ -314,17 +314,10 @@ def cache_key(
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in ``path``'s folder (created), then rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # torch's zip writer names the archive after the file stem, so the temp name must be a plain one.
-    fd, tmp = tempfile.mkstemp(prefix="tmp-", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``torch.save`` of ``obj`` written to ``path`` atomically (``synthgen.fileio``): never half-written."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -375,10 +368,7 @@ def build_cache(
         )
     if not names:
         raise DataError(f"data.path: the dataset has no rows for control job {control!r}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache_dir)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"items": names, "control": control}, handle)
-    os.replace(tmp, index_file)
+    atomic_write_json(index_file, {"items": names, "control": control})
     return [cache_dir / name for name in names]
 
 

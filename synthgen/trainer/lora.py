@@ -8,16 +8,15 @@ metadata (``reference_downscale_factor``, ``rank``, ``alpha``, ``target_modules`
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from synthgen.errors import ConfigError
+from synthgen.fileio import atomic_write_bytes
 
 # Public LTX IC-LoRA configs train the video stream's self- and cross-attention projections and its MLP.
 DEFAULT_TARGET_MODULES: tuple[str, ...] = (
@@ -158,14 +157,7 @@ def save_lora(
     tensors = export_state_dict(model, rank=rank, alpha=alpha)
     text_meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
     text_meta.update({"format": "pt", "rank": str(rank), "alpha": json.dumps(alpha)})
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=text_meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, save(tensors, metadata=text_meta))
     return path
 
 

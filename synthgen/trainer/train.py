@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from synthgen.errors import ConfigError
+from synthgen.fileio import atomic_write_json
 from synthgen.trainer.config import Settings
 from synthgen.trainer.data import (
     atomic_torch_save,
@@ -116,12 +116,8 @@ def sample_batch(
     return [items[group[int(p)]] for p in picks]
 
 
-def _atomic_write_json(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(obj, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+def _write_report(obj: Any, path: Path) -> None:
+    atomic_write_json(path, obj, indent=1, sort_keys=True)
 
 
 def adapter_digest(model: torch.nn.Module) -> str:
@@ -211,7 +207,7 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
         torch.cuda.empty_cache()
     report: dict[str, Any] = {"stage": settings.stage, "cache_key": data_key, "clips": len(items)}
     if settings.stage == "cache":
-        _atomic_write_json(report, output_dir / "report.json")
+        _write_report(report, output_dir / "report.json")
         return report
 
     train_items, eval_items = split_items(items, settings.data.eval_clips)
@@ -235,7 +231,7 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         load_adapter_state(transformer, state["adapter"], source=str(checkpoint_path))
         report["eval"] = control_gain(transformer, eval_items, **evaluate)  # type: ignore[arg-type]
-        _atomic_write_json(report, output_dir / "report.json")
+        _write_report(report, output_dir / "report.json")
         return report
 
     configure_speed(
@@ -377,7 +373,7 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
         report["rank"] = rank
         report["world_size"] = accelerator.num_processes
         report["adapter_sha256"] = adapter_digest(transformer)
-        _atomic_write_json(report, output_dir / "ranks" / f"rank{rank}.json")
+        _write_report(report, output_dir / "ranks" / f"rank{rank}.json")
         accelerator.wait_for_everyone()
     if step < settings.train.steps or not main_process:
         report["stopped_at"] = step
@@ -400,5 +396,5 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     report["lora"] = str(lora_path)
     if eval_items:
         report["eval_after"] = control_gain(transformer, eval_items, **evaluate)  # type: ignore[arg-type]
-    _atomic_write_json(report, output_dir / "report.json")
+    _write_report(report, output_dir / "report.json")
     return report

@@ -1,0 +1,40 @@
+"""Atomic file writes shared by every room: readers (and a rerun after a crash) never see half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def temp_path_for(path: Path) -> Path:
+    """A unique hidden temporary name beside ``path`` (``.<name>.<uuid>.tmp``), never matched by the
+    ``*.parquet`` / ``*.json`` globs readers use."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (parent folders created) via a temporary name, fsync and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """``atomic_write_bytes`` of ``text`` encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, **dumps_kwargs: Any) -> None:
+    """``atomic_write_text`` of ``json.dumps(obj, **dumps_kwargs)``."""
+    atomic_write_text(path, json.dumps(obj, **dumps_kwargs))
