@@ -235,7 +235,19 @@ def load_generate_config(raw: Mapping[str, Any] | Any) -> GenerateConfig:
     except ValidationError as err:
         raise config_error_from_validation(err) from None
     _check_scene_params(cfg)
+    _check_control_params(cfg)
     return cfg
+
+
+def _check_control_params(cfg: GenerateConfig) -> None:
+    """Validate the control job's parameters and lint thresholds here, at the boundary: a bad value must stop
+    the run before anything is written, not fail every clip."""
+    # Imported here: the control modules import this one's neighbours (sampling, labels) in turn.
+    from synthgen.controls.params import parse_job_params
+    from synthgen.lint import parse_thresholds
+
+    parse_job_params(cfg.control.job, cfg.control.params)
+    parse_thresholds(cfg.control.lint)
 
 
 def _check_scene_params(cfg: GenerateConfig) -> None:

@@ -17,7 +17,6 @@ from synthgen.captions import make_caption
 from synthgen.config import GenerateConfig
 from synthgen.controls import build_controls, parse_job_params
 from synthgen.labels import ClipLabels, compute_labels
-from synthgen.lint import parse_thresholds
 from synthgen.sampling import sample_clip, sample_reference_scene
 from synthgen.spec import ClipSpec
 
@@ -63,8 +62,8 @@ def make_row(
 ) -> dict[str, Any]:
     """The dataset row of clip ``clip_index``: target video, reference, controls, labels, caption, pairing.
 
-    Job parameters and lint thresholds are validated before anything is rendered (ConfigError naming
-    ``control.<field>``). ``camera_motion`` renders a second, different scene along the same camera path.
+    Job parameters and lint thresholds were validated by ``load_generate_config``; the parameters are parsed
+    here again because the job builders take the typed model. ``camera_motion`` renders a second, different scene along the same camera path.
     ``renderer(spec, labels) -> RenderedClip`` defaults to ``synthgen.render.render_clip`` in this process;
     pass ``RenderWorker(...).render`` to render in a recycled child process.
     """
@@ -77,7 +76,6 @@ def make_row(
     timings: dict[str, float] = {}
     job = cfg.control.job
     params, caption_params = parse_job_params(job, cfg.control.params)
-    parse_thresholds(cfg.control.lint)
 
     mark = time.perf_counter()
     spec = sample_clip(cfg, clip_index)

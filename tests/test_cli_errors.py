@@ -26,6 +26,8 @@ def _run(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["clip.num_frames=50"], "clip.num_frames=50"),
         (["clip.width=abc"], "clip.width"),
         (["scene=nope"], "scene='nope'"),
+        (["control.num_tracks=-1"], "control.num_tracks=-1"),
+        (["control.lint.min_motion_px=-2"], "control.lint.min_motion_px=-2"),
     ],
 )
 def test_generate_rejects_bad_overrides_in_one_line_and_writes_nothing(

@@ -32,16 +32,14 @@ def test_label_arrays_use_the_schema_names() -> None:
     assert {"camera_from_world_cv", "intrinsics_px", "position_m"} <= names
 
 
-def test_bad_job_parameter_fails_before_rendering() -> None:
-    cfg = tiny_config(control={"job": "depth", "near_percentile": 200.0})
+def test_bad_job_parameter_fails_at_config_load_before_rendering() -> None:
     with pytest.raises(ConfigError, match=r"control\.near_percentile=200\.0"):
-        make_row(cfg, 0)
+        tiny_config(control={"job": "depth", "near_percentile": 200.0})
 
 
-def test_bad_lint_threshold_fails_before_rendering() -> None:
-    cfg = tiny_config(control={"job": "depth", "lint": {"min_motion_px": -1.0}})
+def test_bad_lint_threshold_fails_at_config_load_before_rendering() -> None:
     with pytest.raises(ConfigError, match=r"control\.lint\.min_motion_px"):
-        make_row(cfg, 0)
+        tiny_config(control={"job": "depth", "lint": {"min_motion_px": -1.0}})
 
 
 # ------------------------------------------------------------------------------------ slow, Blender
