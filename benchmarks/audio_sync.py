@@ -25,7 +25,7 @@ import librosa
 import numpy as np
 
 from synthgen.audio import BeatGrid, binding_effects, synthesize
-from synthgen.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
+from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
 
 TEMPO_RATIOS = (0.5, 1.0, 2.0, 3.0)
 ONSET_HOP = 256

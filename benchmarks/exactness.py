@@ -23,9 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthgen.geometry import world_to_camera_cv
-from synthgen.render import RenderedClip, render_clip
-from synthgen.spec import (
+from synthgen.describe.spec import (
     CameraSpec,
     CirclePath,
     ClipSettings,
@@ -43,6 +41,8 @@ from synthgen.spec import (
     WorldSpec,
     ZoomMove,
 )
+from synthgen.labels.geometry import world_to_camera_cv
+from synthgen.render import RenderedClip, render_clip
 
 MARKER_DIAMETER_PX = 7.0
 WINDOW_MARGIN_PX = 3.0

@@ -1,7 +1,7 @@
 """Read throughput: clips/s decoded to uint8 arrays from synthgen shards vs the same clips as MP4 + JSON files.
 
 The second layout is what ``synthgen export ltx-trainer`` writes (the LTX trainer's input): one MP4 per video,
-labels as JSON. Both sides decode video with the same decoder (``synthgen.shards.media.decode_video``, PyAV)
+labels as JSON. Both sides decode video with the same decoder (``synthgen.dataset.media.decode_video``, PyAV)
 and return the same arrays: target video, reference video and every label array. After one untimed pass
 over both (same page-cache state), the two readers alternate for ``--passes`` timed passes each and the
 median clips/s of each is reported, so load from other processes on a shared machine hits both alike.
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.export import export_ltx_trainer
-from synthgen.shards import VideoEncoding, decode_video, open_dataset, write_dataset
-from synthgen.shards.testing import example_row
+from synthgen.dataset import VideoEncoding, decode_video, open_dataset, write_dataset
+from synthgen.dataset.export import export_ltx_trainer
+from synthgen.dataset.testing import example_row
 
 
 def read_shards(path: Path) -> Iterator[dict[str, Any]]:

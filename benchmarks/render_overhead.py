@@ -22,13 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from synthgen.labels import compute_labels
-from synthgen.render import render_clip
-from synthgen.render._blender import quiet_stdout
-from synthgen.render.animate import key_scene
-from synthgen.render.builder import SceneBuilder
-from synthgen.render.engine import configure_common, configure_engine, configure_passes
-from synthgen.spec import (
+from synthgen.describe.spec import (
     CameraSpec,
     CirclePath,
     ClipSettings,
@@ -43,6 +37,12 @@ from synthgen.spec import (
     WaypointPath,
     WorldSpec,
 )
+from synthgen.labels.compute import compute_labels
+from synthgen.render import render_clip
+from synthgen.render._blender import quiet_stdout
+from synthgen.render.animate import key_scene
+from synthgen.render.builder import SceneBuilder
+from synthgen.render.engine import configure_common, configure_engine, configure_passes
 
 
 def benchmark_spec(width: int, height: int, frames: int, samples: int) -> ClipSpec:

@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from synthgen.trainer.lora import DEFAULT_TARGET_MODULES, lora_parameters, resolve_target_modules
 from synthgen.trainer.model import load_model
 from synthgen.trainer.speed import configure_speed
 from synthgen.trainer.step import Conditioning, ic_loss
+from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from synthgen.config import load_generate_config
-from synthgen.pipeline import make_row
+from synthgen.describe.config import load_generate_config
+from synthgen.pipeline.clip import make_row
 
 JOBS = ("motion_track", "camera_motion", "audio_to_video", "depth", "union")
 SIZE = 128

@@ -28,14 +28,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthgen.shards.validate import validate_dataset
+from synthgen.dataset.validate import validate_dataset
 
 MEDIA = ("video", "reference_video", "audio")
 
 
 def example_command(root: Path, num_clips: int, delay_s: float) -> list[str]:
-    """A generation job on stand-in rows (``synthgen.shards.testing``)."""
-    return [sys.executable, "-m", "synthgen.shards.testing", str(root), "--num-clips", str(num_clips),
+    """A generation job on stand-in rows (``synthgen.dataset.testing``)."""
+    return [sys.executable, "-m", "synthgen.dataset.testing", str(root), "--num-clips", str(num_clips),
             "--clips-per-shard", "3", "--delay-s", str(delay_s)]  # fmt: skip
 
 

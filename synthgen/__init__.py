@@ -19,26 +19,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from synthgen.config import GenerateConfig, load_generate_config
+from synthgen.describe.config import GenerateConfig, load_generate_config
+from synthgen.describe.sampling import sample_clip, sample_reference_scene
+from synthgen.describe.spec import ClipSpec
 from synthgen.errors import ConfigError, DataError, RenderError, SynthgenError
-from synthgen.labels import ClipLabels, compute_labels
-from synthgen.sampling import sample_clip, sample_reference_scene
-from synthgen.spec import ClipSpec
+from synthgen.labels.compute import ClipLabels, compute_labels
 
 if TYPE_CHECKING:
-    from synthgen.generate import generate as generate_dataset
+    from synthgen.dataset import open_dataset, write_dataset
+    from synthgen.pipeline.job import generate as generate_dataset
     from synthgen.render import RenderedClip, render_clip
-    from synthgen.shards import open_dataset, write_dataset
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "render_clip": "synthgen.render",
     "RenderedClip": "synthgen.render",
-    "open_dataset": "synthgen.shards",
-    "write_dataset": "synthgen.shards",
-    # Not "generate": importing the submodule synthgen.generate would shadow a function of that name.
-    "generate_dataset": "synthgen.generate:generate",
+    "open_dataset": "synthgen.dataset",
+    "write_dataset": "synthgen.dataset",
+    # Not "generate": importing the submodule synthgen.pipeline.job would shadow a function of that name.
+    "generate_dataset": "synthgen.pipeline.job:generate",
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from synthgen.config import GenerateConfig, load_generate_config
+from synthgen.describe.config import GenerateConfig, load_generate_config
 
 TINY_OVERRIDES: dict[str, Any] = {
     "dataset": {"name": "tiny", "seed": 0, "num_clips": 2},

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from synthgen.audio import beat_grid, binding_effects
 from synthgen.audio.bindings import bounce_height
+from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, MaterialSpec, ObjectSpec
 from synthgen.errors import ConfigError
-from synthgen.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, MaterialSpec, ObjectSpec
 
 CLIP = ClipSettings(width=64, height=64, num_frames=49, fps=24.0)
 OBJECTS = (

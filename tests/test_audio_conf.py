@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synthgen.conf
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-import synthgen.conf
 from synthgen.audio import beat_grid, binding_effects, synthesize
-from synthgen.config import load_generate_config
-from synthgen.sampling import sample_clip
-from synthgen.spec import AudioSpec
+from synthgen.describe.config import load_generate_config
+from synthgen.describe.sampling import sample_clip
+from synthgen.describe.spec import AudioSpec
 
 AUDIO_DIR = Path(synthgen.conf.__file__).parent / "audio"
 TINY = ["clip.width=64", "clip.height=64", "clip.num_frames=49", "clip.fps=24", "render.samples=1"]

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthgen.audio import beat_grid, snapped_bpm
+from synthgen.describe.spec import AudioSpec, ClipSettings
 from synthgen.errors import ConfigError
-from synthgen.spec import AudioSpec, ClipSettings
 
 CLIP = ClipSettings(width=64, height=64, num_frames=49, fps=24.0)
 FPS_VALUES = st.sampled_from([1.0, 8.0, 12.0, 15.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 60.0, 120.0])

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from synthgen.audio import beat_grid, synthesize
 from synthgen.audio.patterns import STREAM_PATTERNS, STREAM_VOICES, Events, arrange, stream
 from synthgen.audio.synth import DRUM_VOICES, PEAK_CEILING, TARGET_RMS, onset_samples, render_stem
+from synthgen.describe.spec import AudioSpec, ClipSettings, ClipSpec, audio_num_samples
 from synthgen.errors import ConfigError
-from synthgen.spec import AudioSpec, ClipSettings, ClipSpec, audio_num_samples
 
 CLIP = ClipSettings(width=64, height=64, num_frames=49, fps=24.0)
 ALL_INSTRUMENTS = ("kick", "snare", "hat_closed", "hat_open", "clap", "bass", "pad")

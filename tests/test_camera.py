@@ -7,10 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthgen.camera import CameraLabels, evaluate_camera, evaluate_camera_at, handheld_offsets
-from synthgen.errors import ConfigError
-from synthgen.geometry import opencv_from_blender_camera_to_world
-from synthgen.spec import (
+from synthgen.describe.spec import (
     AxisMove,
     CameraMove,
     CameraSpec,
@@ -21,6 +18,9 @@ from synthgen.spec import (
     OrbitMove,
     ZoomMove,
 )
+from synthgen.errors import ConfigError
+from synthgen.labels.camera import CameraLabels, evaluate_camera, evaluate_camera_at, handheld_offsets
+from synthgen.labels.geometry import opencv_from_blender_camera_to_world
 
 POSITION = np.array([2.0, -8.0, 3.0])
 LOOK_AT = np.array([0.0, 0.0, 0.5])

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthgen.captions import CONTROL_PHRASES, color_name, direction_word, make_caption
-from synthgen.spec import (
+from synthgen.describe.captions import CONTROL_PHRASES, color_name, direction_word, make_caption
+from synthgen.describe.spec import (
     AxisMove,
     CameraSpec,
     ClipSpec,
@@ -98,7 +98,7 @@ def test_colour_names(rgb: tuple[float, float, float], name: str) -> None:
 
 
 def test_audio_clip_caption_mentions_the_tempo() -> None:
-    from synthgen.spec import AudioSpec
+    from synthgen.describe.spec import AudioSpec
 
     text = make_caption(spec_with(0, audio=AudioSpec(bpm=120.0)))
     assert "120 bpm" in text

@@ -13,9 +13,9 @@ import soundfile
 from PIL import Image
 
 from synthgen.cli.main import main
-from synthgen.export import export_ltx_trainer
-from synthgen.shards import VideoEncoding, decode_video, open_dataset, write_dataset
-from synthgen.shards.testing import example_row
+from synthgen.dataset import VideoEncoding, decode_video, open_dataset, write_dataset
+from synthgen.dataset.export import export_ltx_trainer
+from synthgen.dataset.testing import example_row
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_preview_of_a_named_clip(dataset: Path, tmp_path: Path) -> None:
 
 
 def test_preview_flashes_beat_frames(dataset: Path, tmp_path: Path) -> None:
-    from synthgen.preview import beat_frames, load_clip, preview_frames
+    from synthgen.dataset.preview import beat_frames, load_clip, preview_frames
 
     clip = load_clip(str(dataset))
     frames = preview_frames(clip)
@@ -75,7 +75,7 @@ def test_preview_flashes_beat_frames(dataset: Path, tmp_path: Path) -> None:
 def test_an_interrupted_preview_leaves_no_file_behind(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from synthgen.preview import write_preview
+    from synthgen.dataset.preview import write_preview
 
     def failing_replace(*args: object) -> None:
         raise OSError("disk full")

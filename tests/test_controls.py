@@ -25,10 +25,10 @@ from synthgen.controls import (
 )
 from synthgen.controls.camera_video import world_ray_directions
 from synthgen.controls.draw import intensity_centroid_xy_px, to_uint8
+from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec
 from synthgen.errors import ConfigError, DataError
-from synthgen.labels import compute_labels
+from synthgen.labels.compute import compute_labels
 from synthgen.render.types import PointTracks, RenderedClip
-from synthgen.spec import ClipSettings, ClipSpec, ObjectSpec
 
 WHITE = np.array([[1.0, 1.0, 1.0]])
 

@@ -8,10 +8,10 @@ import pytest
 from synthgen.audio import synthesize
 from synthgen.controls import AudioToVideoParams, build_controls
 from synthgen.controls.audio_job import event_frames, source_frames
+from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
 from synthgen.errors import DataError
-from synthgen.labels import compute_labels
+from synthgen.labels.compute import compute_labels
 from synthgen.render.types import RenderedClip
-from synthgen.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
 
 KINDS = [
     ("bounce", 1, "beat"),

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from synthgen.dataset import VideoEncoding, open_dataset
+from synthgen.dataset.testing import example_row
+from synthgen.dataset.validate import validate_dataset
 from synthgen.errors import ConfigError, RenderError
-from synthgen.generate import RunSettings, run_job
-from synthgen.shards import VideoEncoding, open_dataset
-from synthgen.shards.testing import example_row
-from synthgen.shards.validate import validate_dataset
+from synthgen.pipeline.job import RunSettings, run_job
 
 
 def _settings(root: Path, num_clips: int = 6, **kwargs: Any) -> RunSettings:
@@ -148,7 +148,7 @@ def test_job_log_and_summary_are_written(tmp_path: Path) -> None:
 
 
 def _job_command(root: Path, num_clips: int, delay_s: float) -> list[str]:
-    return [sys.executable, "-m", "synthgen.shards.testing", str(root), "--num-clips", str(num_clips),
+    return [sys.executable, "-m", "synthgen.dataset.testing", str(root), "--num-clips", str(num_clips),
             "--clips-per-shard", "3", "--delay-s", str(delay_s)]  # fmt: skip
 
 

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synthgen.describe.spec import IntrinsicsSpec
 from synthgen.errors import ConfigError
-from synthgen.geometry import (
+from synthgen.labels.geometry import (
     axis_angle_to_matrix,
     blender_camera_settings,
     blender_camera_to_world_from_opencv,
@@ -23,7 +24,6 @@ from synthgen.geometry import (
     rotation_between,
     unproject_points,
 )
-from synthgen.spec import IntrinsicsSpec
 
 angles = st.floats(-np.pi, np.pi, allow_nan=False)
 coords = st.floats(-20.0, 20.0, allow_nan=False)

@@ -7,10 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from synthgen.camera import evaluate_camera
-from synthgen.geometry import project_points
-from synthgen.labels import ClipLabels, compute_labels
-from synthgen.spec import (
+from synthgen.describe.spec import (
     AudioSpec,
     AxisMove,
     BindingSpec,
@@ -28,6 +25,9 @@ from synthgen.spec import (
     StaticPath,
     WaypointPath,
 )
+from synthgen.labels.camera import evaluate_camera
+from synthgen.labels.compute import ClipLabels, compute_labels
+from synthgen.labels.geometry import project_points
 
 TINY = ClipSettings(width=64, height=64, num_frames=9, fps=24.0)
 
@@ -196,7 +196,7 @@ def test_audio_clip_gets_beats_and_binding_effects() -> None:
 
 def test_labels_from_a_passed_beat_grid_equal_labels_that_compute_their_own() -> None:
     from synthgen.audio import synthesize
-    from synthgen.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
+    from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
 
     spec = ClipSpec(
         dataset_seed=0,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.shards.validate import validate_dataset
+from synthgen.dataset.validate import validate_dataset
 
 pytest.importorskip("bpy")
 

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from synthgen.cli.main import main
-from synthgen.errors import ConfigError
-from synthgen.labels import compute_labels
-from synthgen.lint import (
+from synthgen.dataset.lint import (
     LintThresholds,
     beats_followed,
     camera_motion_amount,
@@ -26,8 +24,10 @@ from synthgen.lint import (
     parse_thresholds,
     reference_thumbnail,
 )
-from synthgen.pipeline import label_arrays
-from synthgen.spec import ClipSettings, ClipSpec, ObjectSpec, OrbitMove, StaticPath
+from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec, OrbitMove, StaticPath
+from synthgen.errors import ConfigError
+from synthgen.labels.compute import compute_labels
+from synthgen.pipeline.clip import label_arrays
 
 T = LintThresholds()
 
@@ -105,7 +105,7 @@ def test_static_camera_is_rejected_for_camera_motion() -> None:
 
 
 def test_orbiting_camera_passes_for_camera_motion() -> None:
-    from synthgen.spec import CameraSpec
+    from synthgen.describe.spec import CameraSpec
 
     row = clip_row(job="camera_motion", camera=CameraSpec(moves=(OrbitMove(amount=30.0),)))
     assert check_motion(row, T) == []
@@ -226,7 +226,7 @@ def shard_row(index: int, motion_px: float) -> dict[str, Any]:
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
-    from synthgen.shards import write_dataset
+    from synthgen.dataset import write_dataset
 
     root = tmp_path / "ds"
     hidden = shard_row(3, 10.0)

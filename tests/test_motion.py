@@ -7,18 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthgen.errors import ConfigError
-from synthgen.geometry import euler_xyz_to_matrix
-from synthgen.motion import (
-    circle_basis,
-    evaluate_orientation,
-    evaluate_path,
-    inverse_ease,
-    random_smooth_knots,
-    smootherstep,
-    waypoint_times_s,
-)
-from synthgen.spec import (
+from synthgen.describe.spec import (
     CirclePath,
     LissajousPath,
     OrientationSpec,
@@ -27,6 +16,17 @@ from synthgen.spec import (
     StaticPath,
     Trajectory,
     WaypointPath,
+)
+from synthgen.errors import ConfigError
+from synthgen.labels.geometry import euler_xyz_to_matrix
+from synthgen.labels.motion import (
+    circle_basis,
+    evaluate_orientation,
+    evaluate_path,
+    inverse_ease,
+    random_smooth_knots,
+    smootherstep,
+    waypoint_times_s,
 )
 
 coord = st.floats(-5.0, 5.0, allow_nan=False)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from synthgen.controls.draw import intensity_centroid_xy_px
+from synthgen.dataset import LABEL_DIMS, open_dataset
+from synthgen.dataset.schema import CONTROL_PREFIX
+from synthgen.describe.spec import ClipSpec
 from synthgen.errors import ConfigError
-from synthgen.labels import compute_labels
-from synthgen.pipeline import label_arrays, make_row
-from synthgen.shards import LABEL_DIMS, open_dataset
-from synthgen.shards.schema import CONTROL_PREFIX
-from synthgen.spec import ClipSpec
+from synthgen.labels.compute import compute_labels
+from synthgen.pipeline.clip import label_arrays, make_row
 from tests.conftest import tiny_config
 
 BIN = Path(sys.executable).parent

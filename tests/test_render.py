@@ -8,14 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from synthgen.errors import RenderError
-from synthgen.labels import compute_labels
-from synthgen.render import PointTracks, RenderedClip, RenderWorker, render_clip
-from synthgen.render.animate import POSE_TOLERANCE
-from synthgen.sampling import sample_clip
 from synthgen.scenes import BUILTIN_RECIPES
-from synthgen.spec import (
+
+from synthgen.describe.sampling import sample_clip
+from synthgen.describe.spec import (
     CameraSpec,
     CirclePath,
     ClipSettings,
@@ -27,6 +23,10 @@ from synthgen.spec import (
     StaticPath,
     WorldSpec,
 )
+from synthgen.errors import RenderError
+from synthgen.labels.compute import compute_labels
+from synthgen.render import PointTracks, RenderedClip, RenderWorker, render_clip
+from synthgen.render.animate import POSE_TOLERANCE
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.blender
@@ -476,7 +476,7 @@ _TRACKS_DIGEST = """
 import hashlib, sys
 import numpy as np
 from synthgen.render import render_clip
-from synthgen.spec import ClipSpec
+from synthgen.describe.spec import ClipSpec
 spec = ClipSpec.from_json(sys.stdin.read())
 tracks = render_clip(spec).tracks
 digest = hashlib.sha256()
@@ -491,7 +491,7 @@ def test_tracks_are_identical_across_processes_with_different_hash_seeds() -> No
     import subprocess
     import sys
 
-    from synthgen.spec import ClipSettings, ClipSpec, ObjectSpec, RenderSpec, StaticPath
+    from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec, RenderSpec, StaticPath
 
     spec = ClipSpec(
         dataset_seed=0,

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from synthgen.errors import ConfigError, RenderError
-from synthgen.sampling import sample_clip, sample_reference_scene
 from synthgen.scenes import BUILTIN_RECIPES, get_recipe
-from synthgen.spec import StaticPath
+
+from synthgen.describe.sampling import sample_clip, sample_reference_scene
+from synthgen.describe.spec import StaticPath
+from synthgen.errors import ConfigError, RenderError
 from tests.conftest import tiny_config
 
 
@@ -83,7 +83,7 @@ def test_user_recipe_loads_from_a_python_file(tmp_path) -> None:  # type: ignore
     recipe = tmp_path / "my_recipe.py"
     recipe.write_text(
         "from synthgen.scenes import SceneDescription\n"
-        "from synthgen.spec import ObjectSpec, WorldSpec, LightSpec\n"
+        "from synthgen.describe.spec import ObjectSpec, WorldSpec, LightSpec\n"
         "def sample(rng, ctx):\n"
         "    size = float(rng.uniform(0.2, 0.4))\n"
         "    return SceneDescription((ObjectSpec(object_id=1, name='pebble', size_m=size),), (LightSpec(),), WorldSpec())\n"
@@ -130,7 +130,7 @@ def _user_recipe(tmp_path, body: str) -> str:  # type: ignore[no-untyped-def]
     recipe = tmp_path / "user_recipe.py"
     recipe.write_text(
         "from synthgen.scenes import SceneDescription\n"
-        "from synthgen.spec import ObjectSpec, WorldSpec, LightSpec\n"
+        "from synthgen.describe.spec import ObjectSpec, WorldSpec, LightSpec\n"
         f"def sample(rng, ctx):\n    {body}\n"
     )
     return str(recipe)

@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthgen.errors import DataError
-from synthgen.shards import (
+from synthgen.dataset import (
     ShardPlan,
     VideoEncoding,
     decode_audio,
@@ -25,8 +24,9 @@ from synthgen.shards import (
     open_dataset,
     write_dataset,
 )
-from synthgen.shards.schema import label_from_arrow, label_to_arrow
-from synthgen.shards.testing import example_row
+from synthgen.dataset.schema import label_from_arrow, label_to_arrow
+from synthgen.dataset.testing import example_row
+from synthgen.errors import DataError
 
 LOSSLESS = VideoEncoding(lossless=True)
 

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from synthgen.dataset import ShardPlan, ShardWriter, VideoEncoding, encode_row, write_dataset
+from synthgen.dataset.testing import example_row
+from synthgen.dataset.validate import validate_dataset
+from synthgen.dataset.writer import claim_dataset, dataset_record, finalize_dataset, shard_metadata
 from synthgen.errors import DataError
-from synthgen.shards import ShardPlan, ShardWriter, VideoEncoding, encode_row, write_dataset
-from synthgen.shards.testing import example_row
-from synthgen.shards.validate import validate_dataset
-from synthgen.shards.writer import claim_dataset, dataset_record, finalize_dataset, shard_metadata
 
 
 def _write(tmp_path: Path, rows: list[dict[str, Any]], per_shard: int = 2) -> Path:

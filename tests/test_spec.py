@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from synthgen.errors import ConfigError, config_error_from_validation
-from synthgen.spec import (
+from synthgen.describe.spec import (
     ClipSettings,
     ClipSpec,
     IntrinsicsSpec,
@@ -18,6 +17,7 @@ from synthgen.spec import (
     audio_num_samples,
     nearest_valid_frame_counts,
 )
+from synthgen.errors import ConfigError, config_error_from_validation
 
 
 def _one_line_error(**clip: object) -> str:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from synthgen.errors import ConfigError
 from synthgen.trainer import data
 from synthgen.trainer.model import ModelBundle, build_tiny
 from synthgen.trainer.toydata import square_row, write_squares
+
+from synthgen.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

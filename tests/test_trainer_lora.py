@@ -9,8 +9,6 @@ import pytest
 import torch
 from diffusers import LTX2VideoTransformer3DModel
 from diffusers.loaders.lora_pipeline import LTX2LoraLoaderMixin
-
-from synthgen.errors import ConfigError
 from synthgen.trainer.ic import build_ic_batch
 from synthgen.trainer.lora import (
     adapter_state_dict,
@@ -23,6 +21,8 @@ from synthgen.trainer.lora import (
 )
 from synthgen.trainer.model import TINY_TRANSFORMER_CONFIG
 from synthgen.trainer.step import Conditioning, predict
+
+from synthgen.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

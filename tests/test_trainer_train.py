@@ -14,11 +14,11 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-
-from synthgen.errors import ConfigError
 from synthgen.trainer.config import settings_from_dict
 from synthgen.trainer.toydata import write_squares
 from synthgen.trainer.train import lr_factor, run
+
+from synthgen.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ import numpy as np
 
 from synthgen.audio.grid import BeatGrid
 from synthgen.audio.patterns import STREAM_PALETTE
+from synthgen.describe.spec import BindingSpec, ClipSpec
 from synthgen.errors import ConfigError
-from synthgen.spec import BindingSpec, ClipSpec
 
 OBJECT_KINDS = frozenset({"bounce", "scale_pulse", "flash", "color_downbeat"})
 CAMERA_KINDS = frozenset({"camera_jolt", "camera_cut"})

@@ -12,11 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from synthgen.describe.spec import MAX_BPM, MIN_BPM, AudioSpec, ClipSettings, audio_num_samples
 from synthgen.errors import ConfigError
-from synthgen.spec import AudioSpec, ClipSettings, audio_num_samples
-
-MIN_BPM = 30.0
-MAX_BPM = 300.0
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from synthgen.audio.grid import (
 from synthgen.audio.loops import loop_stem
 from synthgen.audio.patterns import STREAM_LOOPS, STREAM_PATTERNS, STREAM_VOICES, arrange, stream
 from synthgen.audio.synth import mix_stems, onset_samples, render_stems
+from synthgen.describe.spec import AudioSpec, ClipSettings, ClipSpec
 from synthgen.errors import ConfigError
-from synthgen.spec import AudioSpec, ClipSettings, ClipSpec
 
 
 @dataclass(frozen=True)

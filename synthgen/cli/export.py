@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from synthgen.export import export_ltx_trainer
+from synthgen.dataset.export import export_ltx_trainer
 
 FORMATS = ("ltx-trainer",)
 

@@ -1,4 +1,4 @@
-"""``synthgen-generate``: the Hydra app that generates a dataset (config: ``synthgen/conf/generate.yaml``).
+"""``synthgen-generate``: the Hydra app that generates a dataset (config: ``conf/generate.yaml``).
 
 One run is one job; a sweep splits the dataset over jobs, run by any Hydra launcher::
 
@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from synthgen.cli.hydra_app import fail, precheck
-from synthgen.config import load_generate_config
+from synthgen.describe.config import load_generate_config
 from synthgen.errors import SynthgenError
 
 PROG = "synthgen-generate"
@@ -24,7 +24,7 @@ PROG = "synthgen-generate"
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
 def _task(raw: DictConfig) -> None:
-    from synthgen.generate import generate
+    from synthgen.pipeline.job import generate
 
     try:
         cfg = load_generate_config(raw)

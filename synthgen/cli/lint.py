@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from synthgen.dataset.lint import RULES, LintThresholds, lint_dataset, parse_thresholds
 from synthgen.errors import ConfigError
-from synthgen.lint import RULES, LintThresholds, lint_dataset, parse_thresholds
 
 
 def _flag(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from synthgen.preview import write_preview
+from synthgen.dataset.preview import write_preview
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

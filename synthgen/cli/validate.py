@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from synthgen.shards.validate import validate_dataset
+from synthgen.dataset.validate import validate_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 
 from synthgen.controls.jobs import ControlResult, RenderedLike, reference_geometry
 from synthgen.controls.params import AudioToVideoParams
+from synthgen.describe.spec import BindingSpec, ClipSpec
 from synthgen.errors import DataError
-from synthgen.spec import BindingSpec, ClipSpec
 
 # Offsets below this (metres, scale units, radians) are numerical noise, not motion.
 EFFECT_EPS = 1e-9

@@ -22,8 +22,8 @@ from synthgen.controls.params import (
 )
 from synthgen.controls.resample import reference_frame_indices, reference_shape, to_reference
 from synthgen.controls.tracks import draw_track_overlay, select_tracks, visible_mask
+from synthgen.describe.spec import ClipSpec
 from synthgen.errors import DataError
-from synthgen.spec import ClipSpec
 
 
 class TracksLike(Protocol):

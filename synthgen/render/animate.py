@@ -15,7 +15,7 @@ import numpy as np
 from synthgen.render.builder import clip_error
 
 if TYPE_CHECKING:
-    from synthgen.labels import ClipLabels
+    from synthgen.labels.compute import ClipLabels
     from synthgen.render.builder import SceneBuilder
 
 # A pose is representable as location/rotation/scale only without shear; this is the orthogonality slack.

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.describe.spec import ClipSpec, LightSpec, MaterialSpec, ObjectSpec, WorldSpec
 from synthgen.errors import ConfigError, RenderError, clip_failure
-from synthgen.geometry import blender_camera_settings, look_at_camera_to_world
+from synthgen.labels.geometry import blender_camera_settings, look_at_camera_to_world
 from synthgen.render._blender import import_bpy
-from synthgen.spec import ClipSpec, LightSpec, MaterialSpec, ObjectSpec, WorldSpec
 
 # Texture node type and the output socket that drives the base/secondary colour mix.
 TEXTURE_NODES: dict[str, tuple[str, str]] = {

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthgen.describe.spec import ClipSpec
 from synthgen.errors import ConfigError, RenderError, SynthgenError
 from synthgen.render import engine as engines
 from synthgen.render._blender import import_bpy, quiet_stdout
@@ -28,10 +29,9 @@ from synthgen.render.tracks import (
     track_rng,
 )
 from synthgen.render.types import PointTracks, RenderedClip
-from synthgen.spec import ClipSpec
 
 if TYPE_CHECKING:
-    from synthgen.labels import ClipLabels
+    from synthgen.labels.compute import ClipLabels
 
 GROUND_OWNER = -1
 DECORATION_OWNER = -2
@@ -58,7 +58,7 @@ def render_clip(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     if labels is None:
-        from synthgen.labels import compute_labels
+        from synthgen.labels.compute import compute_labels
 
         try:
             labels = compute_labels(spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from synthgen.spec import ClipSpec, RenderSpec
+from synthgen.describe.spec import ClipSpec, RenderSpec
 
 ENGINE_IDS = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
 GPU_DEVICE_TYPES = {"cuda": "CUDA", "optix": "OPTIX", "hip": "HIP", "metal": "METAL", "oneapi": "ONEAPI"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.geometry import project_points, unproject_points
+from synthgen.labels.geometry import project_points, unproject_points
 from synthgen.render.types import PointTracks
 
 TRACK_STREAM = 7

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from synthgen.labels import ClipLabels
-    from synthgen.spec import ClipSpec
+    from synthgen.describe.spec import ClipSpec
+    from synthgen.labels.compute import ClipLabels
 
 
 @dataclass(frozen=True)

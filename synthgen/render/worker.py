@@ -17,8 +17,8 @@ from synthgen.render.builder import clip_error
 from synthgen.render.types import RenderedClip
 
 if TYPE_CHECKING:
-    from synthgen.labels import ClipLabels
-    from synthgen.spec import ClipSpec
+    from synthgen.describe.spec import ClipSpec
+    from synthgen.labels.compute import ClipLabels
 
 _ERROR_TYPES: dict[str, type[SynthgenError]] = {
     "ConfigError": ConfigError,

@@ -1,0 +1,242 @@
+"""Reader: stream clips of a synthgen dataset as numpy arrays (or torch tensors), decoding only what is asked.
+
+``open_dataset`` works on a local folder and on any pyarrow or fsspec filesystem (``s3://``, ``gs://``,
+``memory://``...). Filters are pyarrow expressions on scalar columns (``pc.field("scene") == "orbit"``),
+evaluated before any media is decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from synthgen.dataset import media
+from synthgen.dataset.schema import (
+    AUDIO_COLUMN,
+    CONTROL_PREFIX,
+    LABEL_PREFIX,
+    VIDEO_COLUMNS,
+    check_schema,
+    file_metadata,
+    label_from_arrow,
+)
+from synthgen.dataset.writer import DATA_DIR, MANIFEST_FILE, SHARDS_DIR
+from synthgen.errors import DataError
+
+_SCAN_ERRORS = (pa.ArrowException, OSError, ValueError)
+
+
+def _resolve_filesystem(path: str, filesystem: Any) -> tuple[pafs.FileSystem, str]:
+    if filesystem is None:
+        if "://" in path:
+            fs, root = pafs.FileSystem.from_uri(path)
+            return fs, root
+        return pafs.LocalFileSystem(), str(pafs.LocalFileSystem().normalize_path(path))
+    if isinstance(filesystem, pafs.FileSystem):
+        return filesystem, path
+    # Anything else is taken as an fsspec filesystem (pyarrow wraps it).
+    return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem)), path
+
+
+def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
+    info = fs.get_file_info(path)
+    if info.type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as stream:
+        return bytes(stream.read()).decode("utf-8")
+
+
+def shard_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    """The shard files of a dataset folder, in clip order.
+
+    From ``_manifest.json`` when present; else from the committed shard records (a run in progress);
+    else every ``data/*.parquet`` (a folder of shards copied without their records).
+    """
+    text = _read_text(fs, posixpath.join(root, MANIFEST_FILE))
+    if text is not None:
+        try:
+            return [posixpath.join(root, entry["path"]) for entry in json.loads(text)["files"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise DataError(f"{posixpath.join(root, MANIFEST_FILE)}: malformed manifest ({err})") from None
+    records = fs.get_file_info(pafs.FileSelector(posixpath.join(root, SHARDS_DIR), allow_not_found=True))
+    if records:
+        files: list[str] = []
+        for info in sorted(records, key=lambda item: item.path):
+            if not info.path.endswith(".json"):
+                continue
+            body = _read_text(fs, info.path) or ""
+            try:
+                files += [posixpath.join(root, entry["path"]) for entry in json.loads(body)["files"]]
+            except (ValueError, KeyError, TypeError) as err:
+                raise DataError(f"{info.path}: malformed shard record ({err})") from None
+        return files
+    infos = fs.get_file_info(pafs.FileSelector(posixpath.join(root, DATA_DIR), allow_not_found=True))
+    found = sorted(info.path for info in infos if info.path.endswith(".parquet"))
+    if not found:
+        raise DataError(f"{root}: no shards (no {MANIFEST_FILE}, no {SHARDS_DIR}/, no {DATA_DIR}/*.parquet)")
+    return found
+
+
+@dataclass
+class ClipDataset:
+    """An iterable over the clips of a dataset: each clip is a dict of decoded columns (see ``open_dataset``)."""
+
+    filesystem: pafs.FileSystem
+    root: str
+    files: list[str]
+    columns: list[str] | None
+    filter: pads.Expression | None
+    as_torch: bool = False
+    decode_media: bool = True
+    batch_rows: int = 1
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for path in self.files:
+            yield from self._iter_file(path)
+
+    def __len__(self) -> int:
+        """Number of clips that pass the filter (reads only metadata when there is no filter)."""
+        total = 0
+        for path in self.files:
+            try:
+                total += self._file_dataset(path).count_rows(filter=self.filter)
+            except _SCAN_ERRORS as err:
+                raise DataError(
+                    f"{path}: unreadable shard ({type(err).__name__}: {_first_line(err)})"
+                ) from None
+        return total
+
+    def metadata(self) -> dict[str, str]:
+        """The synthgen file metadata (schema version, synthgen version, config hash) of the first shard."""
+        return file_metadata(self._file_dataset(self.files[0]).schema) if self.files else {}
+
+    def _file_dataset(self, path: str) -> pads.Dataset:
+        try:
+            dataset = pads.dataset(path, format="parquet", filesystem=self.filesystem)
+        except _SCAN_ERRORS as err:
+            raise DataError(f"{path}: unreadable shard ({type(err).__name__}: {_first_line(err)})") from None
+        check_schema(dataset.schema, path)
+        if self.columns is not None:
+            missing = [name for name in self.columns if name not in dataset.schema.names]
+            if missing:
+                raise DataError(f"{path}: no column {missing[0]!r} (have {', '.join(dataset.schema.names)})")
+        return dataset
+
+    def _iter_file(self, path: str) -> Iterator[dict[str, Any]]:
+        dataset = self._file_dataset(path)
+        wanted = list(self.columns) if self.columns is not None else list(dataset.schema.names)
+        # Shapes and clip ids are needed to reshape labels and to name rows in errors.
+        helpers = [name for name in ("clip_id", "array_shapes_json") if name not in wanted]
+        row_offset = 0
+        try:
+            batches = dataset.to_batches(
+                columns=wanted + helpers, filter=self.filter, batch_size=self.batch_rows
+            )
+            for batch in batches:
+                for row in range(batch.num_rows):
+                    clip = decode_row(
+                        batch,
+                        row,
+                        wanted,
+                        f"{path} row {row_offset + row}",
+                        dataset.schema,
+                        self.decode_media,
+                    )
+                    yield _to_torch(clip) if self.as_torch else clip
+                row_offset += batch.num_rows
+        except _SCAN_ERRORS as err:
+            raise DataError(
+                f"{path} row {row_offset}: unreadable ({type(err).__name__}: {_first_line(err)})"
+            ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0]
+
+
+def decode_row(
+    batch: pa.RecordBatch,
+    row: int,
+    wanted: Sequence[str],
+    where: str,
+    schema: pa.Schema,
+    decode_media: bool = True,
+) -> dict[str, Any]:
+    """Decode row ``row`` of ``batch`` (columns ``wanted``); ``where`` names the row in errors.
+
+    With ``decode_media=False`` videos and audio stay encoded bytes (MP4, FLAC).
+    """
+    clip_id = batch.column("clip_id")[row].as_py()
+    where = f"{where} ({clip_id})"
+    shapes: dict[str, list[int]] = json.loads(batch.column("array_shapes_json")[row].as_py())
+    clip: dict[str, Any] = {}
+    for name in wanted:
+        column = batch.column(name)
+        if not decode_media and (
+            name in VIDEO_COLUMNS or name == AUDIO_COLUMN or name.startswith(CONTROL_PREFIX)
+        ):
+            clip[name] = column[row].as_py()
+        elif name in VIDEO_COLUMNS or name.startswith(CONTROL_PREFIX):
+            value = column[row].as_py()
+            clip[name] = None if value is None else media.decode_video(value, name=f"{where}: {name}")
+        elif name == AUDIO_COLUMN:
+            value = column[row].as_py()
+            clip[name] = None if value is None else media.decode_audio(value, name=f"{where}: audio")[0]
+        elif name.startswith(LABEL_PREFIX):
+            label = name.removeprefix(LABEL_PREFIX)
+            if label not in shapes:
+                raise DataError(f"{where}: array_shapes_json has no shape for {name!r}")
+            dtype = np.dtype(schema.field(name).metadata.get(b"dtype", b"float64").decode())
+            try:
+                clip[name] = label_from_arrow(column, row, tuple(shapes[label]), dtype)
+            except ValueError as err:
+                raise DataError(f"{where}: {name} does not fit shape {shapes[label]} ({err})") from None
+        else:
+            clip[name] = column[row].as_py()
+    return clip
+
+
+def _to_torch(clip: dict[str, Any]) -> dict[str, Any]:
+    import importlib
+
+    torch = importlib.import_module("torch")
+    return {
+        key: torch.from_numpy(value if value.flags.writeable else value.copy())
+        if isinstance(value, np.ndarray)
+        else value
+        for key, value in clip.items()
+    }
+
+
+def open_dataset(
+    path: str,
+    columns: Sequence[str] | None = None,
+    filter: pads.Expression | None = None,
+    *,
+    filesystem: Any = None,
+    as_torch: bool = False,
+    decode_media: bool = True,
+) -> ClipDataset:
+    """Open the synthgen dataset at ``path`` for streaming.
+
+    Iterating yields one dict per clip with the requested ``columns`` (all when None): ``video``,
+    ``reference_video`` and ``control_video_<name>`` decoded to uint8 (F,H,W,3) RGB; ``audio`` to float32 (n,)
+    at ``audio_sample_rate`` Hz; ``label_<name>`` reshaped to their stored shapes (docs/schema.md); other
+    columns as Python values. ``filter`` is a pyarrow expression on scalar columns. ``filesystem`` may be a
+    ``pyarrow.fs.FileSystem`` or an fsspec filesystem; a URI (``s3://bucket/ds``) picks one itself.
+    ``as_torch`` turns arrays into torch tensors (torch must be installed); ``decode_media=False`` leaves
+    media as their encoded bytes (MP4 / FLAC) for copying. A missing column, a shard of
+    another schema version or a corrupt file raises DataError naming the file.
+    """
+    fs, root = _resolve_filesystem(str(path), filesystem)
+    root = root.rstrip("/") or "/"
+    wanted = list(columns) if columns is not None else None
+    return ClipDataset(fs, root, shard_files(fs, root), wanted, filter, as_torch, decode_media)

@@ -1,0 +1,414 @@
+"""Training data: shard rows -> (reference, target, caption, audio) -> resolution buckets -> cached latents.
+
+A control job decides which columns play which role (``CONTROL_JOBS``). Clips are resized (cover) and
+centre-cropped to a bucket ``WxHxF`` (sides multiples of 32, frames 8k+1), encoded once with the video VAE
+(and the audio VAE for audio-conditioned jobs) and the text path, and written to a cache folder whose name is
+a hash of everything that shapes its contents (model, encoders, buckets, control job, the shards' bytes), so
+a changed setting never reuses stale latents. Items are written atomically and skipped when present, so an
+interrupted encode resumes; ``index.json`` is written last and marks a complete cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synthgen.errors import ConfigError, DataError
+from synthgen.fileio import atomic_write_bytes, atomic_write_json
+
+from .ic import audio_num_latent_frames
+from .model import ModelBundle
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ControlJob:
+    """Which row columns a control job trains on: a reference video, the audio as reference, or both."""
+
+    reference_video: bool
+    audio_reference: bool
+
+
+CONTROL_JOBS: dict[str, ControlJob] = {
+    "motion_track": ControlJob(reference_video=True, audio_reference=False),
+    "camera_motion": ControlJob(reference_video=True, audio_reference=False),
+    "depth": ControlJob(reference_video=True, audio_reference=False),
+    "union": ControlJob(reference_video=True, audio_reference=False),
+    "audio_to_video": ControlJob(reference_video=False, audio_reference=True),
+}
+
+ROW_COLUMNS = [
+    "clip_id",
+    "control_job",
+    "caption",
+    "fps",
+    "video",
+    "reference_video",
+    "reference_downscale",
+    "reference_temporal_factor",
+    "audio",
+    "audio_sample_rate",
+]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A training resolution: ``width`` x ``height`` pixels, ``frames`` frames (8k+1)."""
+
+    width: int
+    height: int
+    frames: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}x{self.frames}"
+
+
+def parse_bucket(text: str) -> Bucket:
+    """``"WxHxF"`` -> Bucket; sides must be multiples of 32 and F = 8k+1 (else ConfigError)."""
+    parts = str(text).lower().split("x")
+    try:
+        width, height, frames = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"data.buckets: {text!r} is not WxHxF (e.g. 768x768x81)") from None
+    if width <= 0 or height <= 0 or width % 32 or height % 32:
+        raise ConfigError(f"data.buckets: {text!r}: width and height must be positive multiples of 32")
+    if frames < 1 or (frames - 1) % 8:
+        raise ConfigError(f"data.buckets: {text!r}: frames must be 8k+1 (LTX VAE temporal compression)")
+    return Bucket(width, height, frames)
+
+
+@dataclass
+class Example:
+    """One clip's training roles as numpy arrays (uint8 video (F,H,W,3), float32 mono audio)."""
+
+    clip_id: str
+    caption: str
+    fps: float
+    target: np.ndarray
+    reference: np.ndarray | None
+    audio: np.ndarray | None
+    audio_sample_rate: int | None
+    reference_downscale: int
+    reference_temporal_factor: int
+    audio_is_reference: bool
+
+
+def row_to_example(row: dict[str, Any], control: str, where: str) -> Example:
+    """Map a shard row to the roles of ``control``; a row of another job or without its inputs is an error."""
+    if control not in CONTROL_JOBS:
+        raise ConfigError(f"data.control={control!r}: must be one of {sorted(CONTROL_JOBS)}")
+    job = CONTROL_JOBS[control]
+    row_job = row.get("control_job")
+    if row_job != control:
+        raise ConfigError(
+            f"data.control={control!r}: {where} is a {row_job!r} clip (one control job per dataset)"
+        )
+    target = np.asarray(row["video"])
+    reference = row.get("reference_video")
+    if job.reference_video and reference is None:
+        raise DataError(f"{where}: control job {control!r} needs reference_video, which is empty")
+    audio = row.get("audio")
+    if job.audio_reference and audio is None:
+        raise DataError(f"{where}: control job {control!r} needs audio, which is empty")
+    downscale = int(row.get("reference_downscale") or 1)
+    temporal = int(row.get("reference_temporal_factor") or 1)
+    if reference is not None and job.reference_video:
+        reference = np.asarray(reference)
+        check_reference_ratio(target.shape, reference.shape, downscale, temporal, where)
+    return Example(
+        clip_id=str(row.get("clip_id", where)),
+        caption=str(row.get("caption") or ""),
+        fps=float(row.get("fps") or 24.0),
+        target=target,
+        reference=reference if job.reference_video else None,
+        audio=None if audio is None else np.asarray(audio, dtype=np.float32),
+        audio_sample_rate=None if row.get("audio_sample_rate") is None else int(row["audio_sample_rate"]),
+        reference_downscale=downscale,
+        reference_temporal_factor=temporal,
+        audio_is_reference=job.audio_reference,
+    )
+
+
+def check_reference_ratio(
+    target_shape: Sequence[int], reference_shape: Sequence[int], downscale: int, temporal: int, where: str
+) -> None:
+    """The reference must be the target shrunk by one integer factor (both sides) equal to the row's."""
+    _, height, width = target_shape[:3]
+    ref_frames, ref_height, ref_width = reference_shape[:3]
+    if height % ref_height or width % ref_width or height // ref_height != width // ref_width:
+        raise ConfigError(
+            f"{where}: reference {ref_width}x{ref_height} vs target {width}x{height} is not one integer "
+            "downscale factor for both sides"
+        )
+    if height // ref_height != downscale:
+        raise ConfigError(
+            f"{where}: reference_downscale={downscale} but the reference is {height // ref_height}x smaller"
+        )
+    expected_frames = (target_shape[0] - 1) // temporal + 1
+    if ref_frames != expected_frames:
+        raise ConfigError(
+            f"{where}: reference has {ref_frames} frames; reference_temporal_factor={temporal} needs "
+            f"{expected_frames}"
+        )
+
+
+def choose_bucket(buckets: Sequence[Bucket], example: Example, where: str) -> Bucket:
+    """The fitting bucket (no upscaling, enough frames) closest in aspect ratio, then with most pixels."""
+    frames, height, width = example.target.shape[:3]
+    unit = 32 * example.reference_downscale
+    fitting = [
+        b
+        for b in buckets
+        if b.width <= width
+        and b.height <= height
+        and b.frames <= frames
+        and b.width % unit == 0
+        and b.height % unit == 0
+        and (b.frames - 1) % (8 * example.reference_temporal_factor) == 0
+    ]
+    if not fitting:
+        raise ConfigError(
+            f"data.buckets={[str(b) for b in buckets]}: none fits {where} ({width}x{height}x{frames}, reference "
+            f"downscale {example.reference_downscale}; a bucket may not exceed the clip and its sides must be "
+            f"multiples of {unit})"
+        )
+    aspect = np.log(width / height)
+    return min(
+        fitting, key=lambda b: (abs(np.log(b.width / b.height) - aspect), -b.width * b.height * b.frames)
+    )
+
+
+def fit_video(video: np.ndarray, width: int, height: int, frames: int) -> torch.Tensor:
+    """Resize to cover ``width`` x ``height`` (bilinear, antialiased), centre-crop, keep the first ``frames``.
+
+    Returns float32 ``[3, frames, height, width]`` in [-1, 1] (the VAE's input range).
+    """
+    clip = torch.from_numpy(np.ascontiguousarray(video[:frames])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    _, _, src_h, src_w = clip.shape
+    scale = max(width / src_w, height / src_h)
+    new_h, new_w = max(height, round(src_h * scale)), max(width, round(src_w * scale))
+    if (new_h, new_w) != (src_h, src_w):
+        clip = F.interpolate(clip, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    clip = clip[:, :, top : top + height, left : left + width]
+    return clip.permute(1, 0, 2, 3).contiguous()
+
+
+# ------------------------------------------------------------------------------------------ encoders
+
+
+@torch.no_grad()
+def encode_video(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """``[3, F, H, W]`` in [-1, 1] -> normalised latents ``[C, (F-1)/8+1, H/32, W/32]`` (float32, CPU)."""
+    param = next(vae.parameters())
+    latents = vae.encode(pixels[None].to(param.device, param.dtype)).latent_dist.mode()
+    mean = vae.latents_mean.view(1, -1, 1, 1, 1).to(latents)
+    std = vae.latents_std.view(1, -1, 1, 1, 1).to(latents)
+    scaling = float(getattr(vae.config, "scaling_factor", 1.0))
+    return ((latents - mean) * scaling / std)[0].float().cpu()
+
+
+@torch.no_grad()
+def encode_audio(
+    audio_vae: Any, audio: np.ndarray, sample_rate: int, num_frames: int, fps: float
+) -> torch.Tensor:
+    """Audio -> packed normalised latents ``[T, C * M']`` with T = clip seconds x 25 (LTX audio latents)."""
+    from synthgen.audio import ltx_audio_features
+
+    param = next(audio_vae.parameters())
+    features = torch.from_numpy(ltx_audio_features(audio, sample_rate))[None]  # [1, 2, T, 64] log-mel
+    latents = audio_vae.encode(features.to(param.device, param.dtype)).latent_dist.mode().float()
+    packed = latents.transpose(1, 2).flatten(2, 3)[0]  # [T, C*M]
+    if audio_vae.latents_mean.numel() == packed.shape[-1]:
+        packed = (packed - audio_vae.latents_mean.to(packed)) / audio_vae.latents_std.to(packed)
+    wanted = audio_num_latent_frames(round(num_frames / fps * sample_rate), sample_rate)
+    if packed.shape[0] < wanted:
+        packed = torch.cat([packed, packed[-1:].expand(wanted - packed.shape[0], -1)])
+    return packed[:wanted].cpu()
+
+
+@torch.no_grad()
+def encode_text(bundle: ModelBundle, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Captions -> (video embeddings ``[B, L, Dv]``, audio embeddings ``[B, L, Da]``, mask ``[B, L]``).
+
+    The LTX-2 text path: Gemma-3 hidden states of every layer, stacked, through the connectors.
+    """
+    assert bundle.text_encoder is not None and bundle.connectors is not None and bundle.tokenizer is not None
+    tokenizer = bundle.tokenizer
+    tokenizer.padding_side = "left"  # Gemma prompts are left-padded in the LTX-2 pipelines
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokens = tokenizer(
+        [c.strip() for c in captions],
+        padding="max_length",
+        max_length=bundle.max_text_tokens,
+        truncation=True,
+        add_special_tokens=True,
+        return_tensors="pt",
+    )
+    device = next(bundle.text_encoder.parameters()).device
+    ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
+    out = bundle.text_encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    stacked = torch.stack(out.hidden_states, dim=-1).flatten(2, 3)
+    conn_dtype = next(bundle.connectors.parameters()).dtype
+    video, audio, conn_mask = bundle.connectors(stacked.to(conn_dtype), mask, padding_side="left")
+    return video.float().cpu(), audio.float().cpu(), conn_mask.float().cpu()
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def require_dataset_folder(path: str | Path | None) -> Path:
+    """``data.path`` as a Path; ConfigError when it is unset or no folder."""
+    if path is None or not Path(path).is_dir():
+        raise ConfigError(f"data.path={None if path is None else str(path)!r}: no such folder")
+    return Path(path)
+
+
+def dataset_fingerprint(path: str | Path) -> str:
+    """Hash of the shards' content: the manifest's per-file sha256 list, else the bytes of every .parquet."""
+    root = require_dataset_folder(path)
+    manifest = root / "_manifest.json"
+    digest = hashlib.sha256()
+    if manifest.exists():
+        files = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
+        for entry in sorted(files, key=lambda e: str(e.get("path", ""))):
+            digest.update(f"{entry.get('path')}:{entry.get('sha256')}\n".encode())
+        return digest.hexdigest()
+    parquet = sorted(root.rglob("*.parquet"))
+    if not parquet:
+        raise DataError(f"data.path={str(path)!r}: no shards (.parquet files) found")
+    for file in parquet:
+        digest.update(str(file.relative_to(root)).encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(
+    model_id: str, buckets: Sequence[Bucket], control: str, fingerprint: str, extra: dict[str, Any]
+) -> str:
+    """The cache folder name: a hash of every input that shapes the cached tensors."""
+    body = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "model": model_id,
+            "buckets": [str(b) for b in buckets],
+            "control": control,
+            "data": fingerprint,
+            **extra,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` of ``obj`` written to ``path`` atomically (``synthgen.fileio``): never half-written."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Stream the rows of a synthgen dataset with the columns training needs."""
+    from synthgen.dataset import open_dataset
+
+    require_dataset_folder(path)
+    yield from open_dataset(str(path), columns=ROW_COLUMNS)
+
+
+def build_cache(
+    rows: Iterable[dict[str, Any]],
+    bundle: ModelBundle,
+    *,
+    cache_dir: Path,
+    control: str,
+    buckets: Sequence[Bucket],
+    progress: bool = False,
+) -> list[Path]:
+    """Encode every row once into ``cache_dir`` (one ``.pt`` per clip); returns the item paths in row order.
+
+    Present items are kept (resume); ``index.json`` is written last.
+    """
+    index_file = cache_dir / "index.json"
+    if index_file.exists():
+        listed: list[str] = json.loads(index_file.read_text(encoding="utf-8"))["items"]
+        return [cache_dir / name for name in listed]
+    if bundle.vae is None or bundle.text_encoder is None:
+        raise ConfigError(
+            "model.preset: this model has no encoders; point data.cache_dir at a complete cache"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    iterator: Iterable[dict[str, Any]] = rows
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(rows, desc="encode", unit="clip")
+    for position, row in enumerate(iterator):
+        where = f"row {position} ({row.get('clip_id', '?')})"
+        example = row_to_example(row, control, where)
+        name = f"{position:06d}.pt"
+        names.append(name)
+        if (cache_dir / name).exists():
+            continue
+        atomic_torch_save(
+            encode_example(example, bundle, choose_bucket(buckets, example, where)), cache_dir / name
+        )
+    if not names:
+        raise DataError(f"data.path: the dataset has no rows for control job {control!r}")
+    atomic_write_json(index_file, {"items": names, "control": control})
+    return [cache_dir / name for name in names]
+
+
+def encode_example(example: Example, bundle: ModelBundle, bucket: Bucket) -> dict[str, Any]:
+    """Everything one training step needs for this clip, as CPU tensors."""
+    assert bundle.vae is not None
+    target = encode_video(bundle.vae, fit_video(example.target, bucket.width, bucket.height, bucket.frames))
+    reference = None
+    if example.reference is not None:
+        s, tf = example.reference_downscale, example.reference_temporal_factor
+        ref_frames = (bucket.frames - 1) // tf + 1
+        pixels = fit_video(example.reference, bucket.width // s, bucket.height // s, ref_frames)
+        reference = encode_video(bundle.vae, pixels)
+    audio_latents = None
+    if example.audio_is_reference:
+        if bundle.audio_vae is None:
+            raise ConfigError("model: control job audio_to_video needs an audio VAE (audio_vae/ subfolder)")
+        assert example.audio is not None and example.audio_sample_rate is not None
+        audio_latents = encode_audio(
+            bundle.audio_vae, example.audio, example.audio_sample_rate, bucket.frames, example.fps
+        )
+    text, audio_text, mask = encode_text(bundle, [example.caption])
+    return {
+        "clip_id": example.clip_id,
+        "bucket": str(bucket),
+        "fps": example.fps,
+        "target": target,
+        "reference": reference,
+        "audio": audio_latents,
+        "audio_frames": audio_num_latent_frames(round(bucket.frames / example.fps * 16000), 16000),
+        "text": text[0],
+        "audio_text": audio_text[0],
+        "text_mask": mask[0],
+        "reference_downscale": example.reference_downscale,
+        "reference_temporal_factor": example.reference_temporal_factor,
+        "audio_is_reference": example.audio_is_reference,
+    }
+
+
+def load_items(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Read cached items into memory (latents are small: a 768x768x81 clip is 128x11x24x24 floats)."""
+    return [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
