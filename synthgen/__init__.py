@@ -26,7 +26,7 @@ from synthgen.errors import ConfigError, DataError, RenderError, SynthgenError
 from synthgen.labels.compute import ClipLabels, compute_labels
 
 if TYPE_CHECKING:
-    from synthgen.dataset import open_dataset, write_dataset
+    from synthgen.dataset import ClipRow, open_dataset, write_dataset
     from synthgen.pipeline.job import generate as generate_dataset
     from synthgen.render import RenderedClip, render_clip
 
@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "render_clip": "synthgen.render",
     "RenderedClip": "synthgen.render",
+    "ClipRow": "synthgen.dataset.rows",
     "open_dataset": "synthgen.dataset",
     "write_dataset": "synthgen.dataset",
     # Not "generate": importing the submodule synthgen.pipeline.job would shadow a function of that name.
@@ -51,6 +52,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ClipLabels",
+    "ClipRow",
     "ClipSpec",
     "ConfigError",
     "DataError",

@@ -19,6 +19,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from synthgen.dataset import media
+from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.schema import (
     AUDIO_COLUMN,
     CONTROL_PREFIX,
@@ -113,6 +114,16 @@ class ClipDataset:
                     f"{path}: unreadable shard ({type(err).__name__}: {_first_line(err)})"
                 ) from None
         return total
+
+    def rows(self) -> Iterator[ClipRow]:
+        """The clips as typed ``ClipRow``s (media decoded to arrays); needs a dataset opened with all columns."""
+        if self.columns is not None or not self.decode_media or self.as_torch:
+            raise DataError(
+                f"{self.root}: ClipDataset.rows() needs every column decoded to numpy "
+                "(open_dataset without columns=, decode_media=False or as_torch=True)"
+            )
+        for clip in self:
+            yield ClipRow.from_columns(clip)
 
     def metadata(self) -> dict[str, str]:
         """The synthgen file metadata (schema version, synthgen version, config hash) of the first shard."""
@@ -240,3 +251,13 @@ def open_dataset(
     root = root.rstrip("/") or "/"
     wanted = list(columns) if columns is not None else None
     return ClipDataset(fs, root, shard_files(fs, root), wanted, filter, as_torch, decode_media)
+
+
+def iter_rows(
+    path: str, filter: pads.Expression | None = None, *, filesystem: Any = None
+) -> Iterator[ClipRow]:
+    """Stream the clips of the dataset at ``path`` as typed ``ClipRow``s, every field decoded (media to
+    numpy arrays, labels to their stored shapes, pairing and timings to dicts). ``filter`` and
+    ``filesystem`` as in ``open_dataset``; for a few columns of many clips, ``open_dataset(columns=...)``
+    reads and decodes less."""
+    return open_dataset(path, filter=filter, filesystem=filesystem).rows()

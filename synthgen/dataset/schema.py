@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from synthgen.dataset.rows import CONTROL_PREFIX, LABEL_PREFIX, PAIRING_COLUMN, SHAPES_COLUMN, TIMINGS_COLUMN
 from synthgen.errors import DataError
 
 SHARD_SCHEMA_VERSION = 1
@@ -27,8 +28,6 @@ META_CONFIG_HASH = "synthgen.config_hash"
 META_VIDEO_ENCODING = "synthgen.video_encoding"
 META_DATASET_NAME = "synthgen.dataset_name"
 
-CONTROL_PREFIX = "control_video_"
-LABEL_PREFIX = "label_"
 VIDEO_COLUMNS = ("video", "reference_video")
 AUDIO_COLUMN = "audio"
 
@@ -56,9 +55,9 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("audio", pa.binary()),
     pa.field("audio_sample_rate", pa.int32()),
     pa.field("audio_num_samples", pa.int64()),
-    pa.field("pairing_json", pa.string(), nullable=False),
-    pa.field("timings_json", pa.string(), nullable=False),
-    pa.field("array_shapes_json", pa.string(), nullable=False),
+    pa.field(PAIRING_COLUMN, pa.string(), nullable=False),
+    pa.field(TIMINGS_COLUMN, pa.string(), nullable=False),
+    pa.field(SHAPES_COLUMN, pa.string(), nullable=False),
 )
 BASE_COLUMNS: tuple[str, ...] = tuple(field.name for field in BASE_FIELDS)
 
