@@ -11,6 +11,10 @@ A recipe is a module (or any object) with
 Recipes never import ``bpy`` at module level, so sampling runs without Blender. Built-ins are found by name;
 a user's recipe by dotted module path (``my_pkg.scenes.kitchen``, optionally ``module:attribute``) or by a
 ``.py`` file path.
+
+A recipe that is not built in is code: it is imported only when the caller allows it (``allow_code``). The
+user's own config allows it (they named the recipe); a spec read from a dataset does not, unless the caller
+opts in (``render_clip(..., trust_recipes=True)``). docs/security.md states the rule.
 """
 
 from __future__ import annotations
@@ -108,14 +112,21 @@ class Recipe(Protocol):
     def sample(self, rng: np.random.Generator, ctx: SceneContext) -> SceneDescription: ...
 
 
-def get_recipe(name: str) -> Recipe:
+def get_recipe(name: str, *, allow_code: bool = True) -> Recipe:
     """Find a recipe by built-in name, dotted module path (``pkg.mod`` or ``pkg.mod:attr``) or .py path.
 
-    Raises ``ConfigError`` naming ``scene.recipe`` when nothing matches or the module has no ``sample``.
+    ``allow_code=False`` resolves built-in names only and refuses anything that would import other code.
+    Raises ``ConfigError`` naming ``scene.recipe`` when nothing matches, the module has no ``sample``, or
+    the name needs code that is not allowed.
     """
     target: Any
     if name in BUILTIN_RECIPES:
         target = importlib.import_module(f"synthgen.scenes.{name}")
+    elif not allow_code:
+        raise ConfigError(
+            f"scene.recipe={name!r}: not a built-in recipe ({', '.join(BUILTIN_RECIPES)}); importing the code a "
+            "spec names needs trust_recipes=True (--trust-recipes), see docs/security.md"
+        )
     elif name.endswith(".py"):
         target = _load_file(name)
     else:

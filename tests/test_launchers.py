@@ -113,3 +113,41 @@ def test_ray_launcher_runs_jobs_on_a_local_cluster(tmp_path: Path) -> None:
         root = tmp_path / "ds"
         result = _generate(root, "hydra/launcher=synthgen_ray", f"hydra.launcher.ray.init.address={address}")
     _check_two_jobs_made_one_dataset(root, result)
+
+
+@pytest.mark.slow
+def test_ray_launcher_secures_the_local_ray_it_starts(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    probe = tmp_path / "probe.py"
+    # A job that reports the address of the Ray it runs in; a process without the token then tries to join.
+    probe.write_text(
+        "import json, os, ray, subprocess, sys\n"
+        "from hydra_plugins.synthgen_launchers.ray_launcher import secure_local_ray_env\n"
+        "secure_local_ray_env()\n"
+        "ctx = ray.init(num_cpus=1, include_dashboard=False)\n"
+        "address = ctx.address_info['gcs_address']\n"
+        "env = {k: v for k, v in os.environ.items() if not k.startswith('RAY_')}\n"
+        "code = f\"import ray; ray.init(address='{address}'); print('JOINED')\"\n"
+        "intruder = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=120)\n"
+        "@ray.remote\n"
+        "def answer():\n    return 42\n"
+        "print(json.dumps({'address': address, 'own_task': ray.get(answer.remote()),\n"
+        "                  'intruder_joined': 'JOINED' in intruder.stdout}))\n"
+        "ray.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run(
+        [sys.executable, str(probe)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["own_task"] == 42
+    assert report["intruder_joined"] is False
+
+
+@pytest.mark.slow
+def test_ray_launcher_starts_its_own_secured_ray_and_runs_the_jobs(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    root = tmp_path / "ds"
+    result = _generate(root, "hydra/launcher=synthgen_ray", "hydra.launcher.ray.remote.num_cpus=1")
+    _check_two_jobs_made_one_dataset(root, result)

@@ -45,6 +45,7 @@ def render_clip(
     *,
     check_poses: bool = True,
     quiet: bool = True,
+    trust_recipes: bool = False,
 ) -> RenderedClip:
     """Render ``spec`` driven by ``labels`` (computed from the spec when None) into numpy arrays.
 
@@ -52,7 +53,9 @@ def render_clip(
     object and the camera on every frame from the labels, checks Blender's evaluated ``matrix_world``
     against the labels (``check_poses``; RenderError above 1e-5 relative), casts the track rays, renders all
     frames in one animation pass to a temporary directory (always removed) and reads them back. ``quiet``
-    silences Blender's per-frame progress lines on stdout. Any failure raises a one-line RenderError naming
+    silences Blender's per-frame progress lines on stdout. ``trust_recipes`` allows a recipe that is not
+    built in (``spec.scene`` naming a module or .py file) to be imported and run: a spec is data and may come
+    from someone else's dataset, so only built-in recipes run unless the caller opts in. Any failure raises a one-line RenderError naming
     the clip and recipe; nothing half-made is returned.
     """
     timings: dict[str, float] = {}
@@ -69,7 +72,7 @@ def render_clip(
     import_bpy()
     tick = time.perf_counter()
     builder = SceneBuilder.fresh(spec).build()
-    _run_recipe_hook(builder)
+    _run_recipe_hook(builder, trust_recipes)
     timings["build"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -106,12 +109,12 @@ def render_clip(
     )
 
 
-def _run_recipe_hook(builder: SceneBuilder) -> None:
+def _run_recipe_hook(builder: SceneBuilder, trust_recipes: bool) -> None:
     spec = builder.spec
     from synthgen.scenes import get_recipe
 
     try:
-        recipe = get_recipe(spec.scene)
+        recipe = get_recipe(spec.scene, allow_code=trust_recipes)
     except ConfigError as err:
         raise clip_error(spec, f"cannot load the recipe: {err}") from None
     hook = getattr(recipe, "build", None)

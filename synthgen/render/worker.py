@@ -37,9 +37,9 @@ def _serve(conn: Connection) -> None:
         request = conn.recv()
         if request is None:
             return
-        spec, labels, check_poses = request
+        spec, labels, check_poses, trust_recipes = request
         try:
-            conn.send(("ok", render_clip(spec, labels, check_poses=check_poses)))
+            conn.send(("ok", render_clip(spec, labels, check_poses=check_poses, trust_recipes=trust_recipes)))
         except SynthgenError as err:
             conn.send((type(err).__name__, str(err)))
         except Exception as err:
@@ -74,10 +74,11 @@ class RenderWorker:
     subclass the child raised; a child that dies raises RenderError naming the clip.
     """
 
-    def __init__(self, recycle_after: int = 50) -> None:
+    def __init__(self, recycle_after: int = 50, *, trust_recipes: bool = False) -> None:
         if recycle_after < 1:
             raise ConfigError(f"render.recycle_after={recycle_after}: must be >= 1")
         self.recycle_after = recycle_after
+        self.trust_recipes = trust_recipes
         self.clips_in_process = 0
         self.processes_started = 0
         self._process: BaseProcess | None = None
@@ -98,13 +99,13 @@ class RenderWorker:
     def render(
         self, spec: ClipSpec, labels: ClipLabels | None = None, *, check_poses: bool = True
     ) -> RenderedClip:
-        """``render_clip(spec, labels, check_poses=...)`` in the worker process."""
+        """``render_clip(spec, labels, check_poses=..., trust_recipes=self.trust_recipes)`` in the worker."""
         if self._conn is not None and self.clips_in_process >= self.recycle_after:
             self.close()
         conn = self._conn or self._start()
         self.clips_in_process += 1
         try:
-            conn.send((spec, labels, check_poses))
+            conn.send((spec, labels, check_poses, self.trust_recipes))
             status, payload = conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = self._process.exitcode if self._process is not None else None
