@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from synthgen.dataset.rows import ClipRow
 from synthgen.describe.config import load_generate_config
 from synthgen.pipeline.clip import make_row
 
@@ -30,24 +30,24 @@ def strip(video: np.ndarray, count: int = 5, size: int = SIZE) -> np.ndarray:
     return np.concatenate(tiles, axis=1)
 
 
-def waveform(row: dict[str, Any], width: int, height: int = SIZE // 2) -> np.ndarray:
+def waveform(row: ClipRow, width: int, height: int = SIZE // 2) -> np.ndarray:
     """The soundtrack's waveform with beat times (yellow) and motion-event frames (blue)."""
-    samples = np.asarray(row["audio"], dtype=np.float64)
+    samples = np.asarray(row.audio, dtype=np.float64)
     image = Image.new("RGB", (width, height), (12, 12, 16))
     draw = ImageDraw.Draw(image)
-    duration_s = (row["num_frames"] - 1) / row["fps"]
+    duration_s = (row.num_frames - 1) / row.fps
     columns = np.array_split(samples, width)
     for x, chunk in enumerate(columns):
         peak = float(np.abs(chunk).max()) if chunk.size else 0.0
         half = peak * (height / 2 - 2)
         draw.line([(x, height / 2 - half), (x, height / 2 + half)], fill=(150, 150, 160))
-    for t in row["labels"].get("beat_times_s", []):
+    for t in row.labels.get("beat_times_s", []):
         x = t / duration_s * (width - 1)
         draw.line([(x, 0), (x, height)], fill=(255, 200, 0))
-    events = row["labels"].get("binding_event_frames")
+    events = row.labels.get("binding_event_frames")
     if events is not None:
         for frame in np.flatnonzero(np.asarray(events).any(axis=0)):
-            x = frame / (row["num_frames"] - 1) * (width - 1)
+            x = frame / (row.num_frames - 1) * (width - 1)
             draw.ellipse([(x - 2, height - 8), (x + 2, height - 4)], fill=(60, 140, 255))
     return np.asarray(image)
 
@@ -78,12 +78,12 @@ def picture(job: str, seed: int) -> np.ndarray:
         }
     )
     row = make_row(cfg, 0)
-    rows = [strip(row["video"])]
-    if row["reference_video"] is not None:
-        rows.append(strip(row["reference_video"]))
+    rows = [strip(row.video)]
+    if row.reference_video is not None:
+        rows.append(strip(row.reference_video))
     else:
         rows.append(waveform(row, rows[0].shape[1]))
-    rows += [strip(video) for video in row["controls"].values() if len(video) > 1]
+    rows += [strip(video) for video in row.controls.values() if len(video) > 1]
     return np.concatenate(rows, axis=0)
 
 

@@ -114,8 +114,7 @@ def test_export_ltx_trainer_reads_back_as_the_dataset(dataset: Path, tmp_path: P
 
 
 def test_export_gives_reference_audio_only_to_audio_conditioned_jobs(tmp_path: Path) -> None:
-    rows = [example_row(0), example_row(1)]
-    rows[0]["control_job"], rows[1]["control_job"] = "union", "audio_to_video"
+    rows = [example_row(0).replace(control_job="union"), example_row(1).replace(control_job="audio_to_video")]
     root = tmp_path / "ds"
     write_dataset(iter(rows), root, num_clips=2, encoding=VideoEncoding(lossless=True))
     out = tmp_path / "ltx"

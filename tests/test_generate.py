@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from synthgen.dataset import VideoEncoding, open_dataset
+from synthgen.dataset import ClipRow, VideoEncoding, open_dataset
 from synthgen.dataset.testing import example_row
 from synthgen.dataset.validate import validate_dataset
 from synthgen.errors import ConfigError, RenderError
@@ -47,7 +47,7 @@ class _Counter:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def __call__(self, clip_index: int) -> dict[str, Any]:
+    def __call__(self, clip_index: int) -> ClipRow:
         self.calls.append(clip_index)
         return example_row(clip_index)
 
@@ -88,7 +88,7 @@ def test_other_config_in_the_same_folder_is_refused(tmp_path: Path) -> None:
 
 
 def _failing_at(bad: int) -> Any:
-    def make_row(clip_index: int) -> dict[str, Any]:
+    def make_row(clip_index: int) -> ClipRow:
         if clip_index == bad:
             raise RenderError(f"clip {clip_index}: recipe 'example' failed: no light")
         return example_row(clip_index)
@@ -190,5 +190,5 @@ def test_clips_of_a_loaded_dataset_match_make_row(tmp_path: Path) -> None:
     run_job(_settings(tmp_path, num_clips=3), example_row, progress=False)
     for clip in open_dataset(str(tmp_path), columns=["clip_index", "video", "label_tracks_xy_px"]):
         row = example_row(clip["clip_index"])
-        assert np.array_equal(clip["video"], row["video"])
-        assert np.array_equal(clip["label_tracks_xy_px"], row["labels"]["tracks_xy_px"])
+        assert np.array_equal(clip["video"], row.video)
+        assert np.array_equal(clip["label_tracks_xy_px"], row.labels["tracks_xy_px"])

@@ -24,6 +24,7 @@ from synthgen.dataset.lint import (
     parse_thresholds,
     reference_thumbnail,
 )
+from synthgen.dataset.rows import ROW_FIELDS
 from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec, OrbitMove, StaticPath
 from synthgen.errors import ConfigError
 from synthgen.labels.compute import compute_labels
@@ -212,7 +213,7 @@ def shard_row(index: int, motion_px: float) -> dict[str, Any]:
     row = clip_row(index, motion_px=motion_px, seed=index)
     labels = {k.removeprefix("label_"): v for k, v in row.items() if k.startswith("label_")}
     return {
-        **{k: v for k, v in row.items() if not k.startswith("label_")},
+        **{k: v for k, v in row.items() if not k.startswith("label_") and k in ROW_FIELDS},
         "dataset_name": "lint",
         "dataset_seed": 0,
         "scene": "test",

@@ -53,18 +53,19 @@ def test_motion_track_row_overlay_dots_sit_on_the_rendered_track_labels() -> Non
         control={"job": "motion_track", "trail_length": 0, "point_radius_px": radius, "num_tracks": 4096}
     )
     row = make_row(cfg, 0)
-    xy, labels = row["labels"]["tracks_xy_px"], row["labels"]
+    xy, labels, overlay = row.labels["tracks_xy_px"], row.labels, row.reference_video
+    assert overlay is not None
     visible = labels["tracks_in_frame"] & ~labels["tracks_occluded"] & ~labels["tracks_behind_camera"]
     checked = 0
-    for frame in range(row["num_frames"]):
+    for frame in range(row.num_frames):
         points = xy[frame, visible[frame]]
         for point in points:
             gaps = np.linalg.norm(points - point, axis=1)
             inside = (point > radius + 2).all() and (
-                point < np.array([row["width"], row["height"]]) - radius - 2
+                point < np.array([row.width, row.height]) - radius - 2
             ).all()
             if np.sort(gaps)[1:2].min(initial=np.inf) > 2 * (radius + 2) and inside:
-                measured = intensity_centroid_xy_px(row["reference_video"][frame], point, radius + 1.5)
+                measured = intensity_centroid_xy_px(overlay[frame], point, radius + 1.5)
                 np.testing.assert_allclose(measured, point, atol=0.05)
                 checked += 1
     assert checked >= 5

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthgen.dataset import (
+    ClipRow,
     ShardPlan,
     VideoEncoding,
     decode_audio,
@@ -31,7 +32,7 @@ from synthgen.errors import DataError
 LOSSLESS = VideoEncoding(lossless=True)
 
 
-def _write(tmp_path: Path, num_clips: int = 4, **kwargs: Any) -> tuple[Path, list[dict[str, Any]]]:
+def _write(tmp_path: Path, num_clips: int = 4, **kwargs: Any) -> tuple[Path, list[ClipRow]]:
     rows = [example_row(i) for i in range(num_clips)]
     root = tmp_path / "ds"
     kwargs.setdefault("encoding", LOSSLESS)
@@ -61,14 +62,14 @@ def test_lossless_video_round_trips_every_byte(
 
 
 def test_lossy_video_keeps_shape_and_stays_close() -> None:
-    video = example_row(0, height=64, width=96)["video"]
+    video = example_row(0, height=64, width=96).video
     decoded = decode_video(encode_video(video, 24.0, VideoEncoding(crf=18)))
     assert decoded.shape == video.shape
     assert np.abs(decoded.astype(int) - video).mean() < 4.0
 
 
 def test_same_frames_encode_to_same_bytes() -> None:
-    video = example_row(3)["video"]
+    video = example_row(3).video
     assert encode_video(video, 24.0, VideoEncoding()) == encode_video(video.copy(), 24.0, VideoEncoding())
 
 
@@ -140,16 +141,16 @@ def test_clip_lies_in_the_shard_it_maps_to(clip: int, per_shard: int) -> None:
 def test_read_back_matches_written_rows(tmp_path: Path) -> None:
     root, rows = _write(tmp_path, 5)
     clips = list(open_dataset(str(root)))
-    assert [c["clip_id"] for c in clips] == [r["clip_id"] for r in rows]
+    assert [c["clip_id"] for c in clips] == [r.clip_id for r in rows]
     for clip, row in zip(clips, rows, strict=True):
-        assert np.array_equal(clip["video"], row["video"])
-        assert np.array_equal(clip["reference_video"], row["reference_video"])
-        assert np.array_equal(clip["control_video_tracks"], row["controls"]["tracks"])
-        assert np.abs(clip["audio"] - row["audio"]).max() <= 2.0**-23
-        assert clip["caption"] == row["caption"]
-        for name, array in row["labels"].items():
+        assert np.array_equal(clip["video"], row.video)
+        assert np.array_equal(clip["reference_video"], row.reference_video)
+        assert np.array_equal(clip["control_video_tracks"], row.controls["tracks"])
+        assert row.audio is not None and np.abs(clip["audio"] - row.audio).max() <= 2.0**-23
+        assert clip["caption"] == row.caption
+        for name, array in row.labels.items():
             assert np.array_equal(clip[f"label_{name}"], array) and clip[f"label_{name}"].dtype == array.dtype
-        assert json.loads(clip["pairing_json"]) == row["pairing"]
+        assert json.loads(clip["pairing_json"]) == row.pairing
 
 
 def test_columns_limit_what_is_returned(tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_columns_limit_what_is_returned(tmp_path: Path) -> None:
 def test_media_can_stay_encoded(tmp_path: Path) -> None:
     root, rows = _write(tmp_path, 1, clips_per_shard=1)
     clip = next(iter(open_dataset(str(root), columns=["video"], decode_media=False)))
-    assert isinstance(clip["video"], bytes) and np.array_equal(decode_video(clip["video"]), rows[0]["video"])
+    assert isinstance(clip["video"], bytes) and np.array_equal(decode_video(clip["video"]), rows[0].video)
 
 
 def test_filter_selects_rows_on_scalar_columns(tmp_path: Path) -> None:
@@ -220,21 +221,20 @@ def test_dataset_card_declares_hugging_face_data_files(tmp_path: Path) -> None:
 
 def test_rows_with_different_label_sets_are_rejected(tmp_path: Path) -> None:
     rows = [example_row(0), example_row(1)]
-    del rows[1]["labels"]["times_s"]
+    rows[1] = rows[1].replace(labels={k: v for k, v in rows[1].labels.items() if k != "times_s"})
     with pytest.raises(DataError, match="row example-000001: controls/labels"):
         write_dataset(iter(rows), tmp_path / "ds", num_clips=2, clips_per_shard=2, encoding=LOSSLESS)
 
 
 def test_video_shape_must_match_row_dimensions(tmp_path: Path) -> None:
-    row = example_row(0)
-    row["num_frames"] = 17
+    row = example_row(0).replace(num_frames=17)
     with pytest.raises(DataError, match=r"row example-000000: video is uint8 \(9, 64, 64, 3\), expected"):
         write_dataset(iter([row]), tmp_path / "ds", num_clips=1, encoding=LOSSLESS)
 
 
 def test_failed_write_leaves_no_parts_behind(tmp_path: Path) -> None:
     rows = [example_row(0), example_row(1)]
-    rows[1]["video"] = rows[1]["video"][:, :10]
+    rows[1] = rows[1].replace(video=rows[1].video[:, :10])
     with pytest.raises(DataError):
         write_dataset(iter(rows), tmp_path / "ds", num_clips=2, clips_per_shard=2, encoding=LOSSLESS)
     assert list((tmp_path / "ds" / "data").iterdir()) == []
@@ -260,8 +260,7 @@ def test_too_few_rows_leave_no_parts_behind(tmp_path: Path) -> None:
 def test_a_bad_row_value_is_a_data_error_naming_the_row_and_key(
     tmp_path: Path, key: str, value: Any, message: str
 ) -> None:
-    row = example_row(0)
-    row[key] = value
+    row = example_row(0).replace(**{key: value})
     with pytest.raises(DataError, match=message):
         write_dataset(iter([row]), tmp_path / "ds", num_clips=1, encoding=LOSSLESS)
 
@@ -311,8 +310,8 @@ def test_reads_through_an_fsspec_filesystem(tmp_path: Path) -> None:
     memory = fsspec.filesystem("memory")
     memory.put(str(root), "/remote/ds", recursive=True)
     clips = list(open_dataset("/remote/ds", columns=["clip_id", "video"], filesystem=memory))
-    assert [c["clip_id"] for c in clips] == [r["clip_id"] for r in rows]
-    assert np.array_equal(clips[2]["video"], rows[2]["video"])
+    assert [c["clip_id"] for c in clips] == [r.clip_id for r in rows]
+    assert np.array_equal(clips[2]["video"], rows[2].video)
 
 
 def test_as_torch_returns_tensors(tmp_path: Path) -> None:
@@ -320,17 +319,17 @@ def test_as_torch_returns_tensors(tmp_path: Path) -> None:
     root, rows = _write(tmp_path, 1, clips_per_shard=1)
     clip = next(iter(open_dataset(str(root), columns=["video", "label_times_s"], as_torch=True)))
     assert isinstance(clip["video"], torch.Tensor) and clip["video"].dtype == torch.uint8
-    assert torch.equal(clip["label_times_s"], torch.from_numpy(rows[0]["labels"]["times_s"]))
+    assert torch.equal(clip["label_times_s"], torch.from_numpy(rows[0].labels["times_s"]))
 
 
 def test_pandas_reads_the_shards(tmp_path: Path) -> None:
     pandas = pytest.importorskip("pandas")
     root, rows = _write(tmp_path, 3)
     frame = pandas.read_parquet(root / "data").sort_values("clip_index")
-    assert list(frame["clip_id"]) == [r["clip_id"] for r in rows]
+    assert list(frame["clip_id"]) == [r.clip_id for r in rows]
     first = frame.iloc[0]
     assert np.array_equal(
-        np.stack([np.stack(f) for f in first["label_tracks_xy_px"]]), rows[0]["labels"]["tracks_xy_px"]
+        np.stack([np.stack(f) for f in first["label_tracks_xy_px"]]), rows[0].labels["tracks_xy_px"]
     )
 
 
@@ -341,4 +340,4 @@ def test_duckdb_reads_the_shards(tmp_path: Path) -> None:
         f"SELECT clip_id, len(label_tracks_xy_px) AS frames, octet_length(video) > 0 AS has_video "
         f"FROM read_parquet('{root}/data/*.parquet') ORDER BY clip_index"
     ).fetchall()
-    assert result == [(r["clip_id"], r["num_frames"], True) for r in rows]
+    assert result == [(r.clip_id, r.num_frames, True) for r in rows]

@@ -9,14 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from synthgen.dataset import ShardPlan, ShardWriter, VideoEncoding, encode_row, write_dataset
+from synthgen.dataset import ClipRow, DatasetStore, VideoEncoding, WriteSettings, encode_row, write_dataset
 from synthgen.dataset.testing import example_row
 from synthgen.dataset.validate import validate_dataset
-from synthgen.dataset.writer import claim_dataset, dataset_record, finalize_dataset, shard_metadata
 from synthgen.errors import DataError
 
 
-def _write(tmp_path: Path, rows: list[dict[str, Any]], per_shard: int = 2) -> Path:
+def _write(tmp_path: Path, rows: list[ClipRow], per_shard: int = 2) -> Path:
     root = tmp_path / "ds"
     write_dataset(
         iter(rows),
@@ -48,7 +47,7 @@ def test_changed_shard_bytes_are_reported_naming_the_file(tmp_path: Path) -> Non
 
 def test_reference_of_the_wrong_size_is_reported_naming_the_row(tmp_path: Path) -> None:
     rows = [example_row(i) for i in range(2)]
-    rows[1]["reference_video"] = rows[1]["reference_video"][:, :32, :32]
+    rows[1] = rows[1].replace(reference_video=example_row(1).video[:, :32, :32])
     report = validate_dataset(_write(tmp_path, rows))
     assert len(report.problems) == 1
     assert "shard-00000-000.parquet row 1 (example-000001): reference is (9, 32, 32)" in report.problems[0]
@@ -56,7 +55,7 @@ def test_reference_of_the_wrong_size_is_reported_naming_the_row(tmp_path: Path) 
 
 def test_label_frame_count_disagreeing_with_num_frames_is_reported(tmp_path: Path) -> None:
     rows = [example_row(0)]
-    rows[0]["labels"]["times_s"] = np.zeros(8)
+    rows[0] = rows[0].replace(labels={**rows[0].labels, "times_s": np.zeros(8)})
     report = validate_dataset(_write(tmp_path, rows))
     assert report.problems == [
         f"{tmp_path / 'ds' / 'data' / 'shard-00000-000.parquet'} row 0 (example-000000): "
@@ -65,15 +64,15 @@ def test_label_frame_count_disagreeing_with_num_frames_is_reported(tmp_path: Pat
 
 
 def test_audio_length_must_match_the_clip_duration(tmp_path: Path) -> None:
-    rows = [example_row(0)]
-    rows[0]["audio"] = rows[0]["audio"][:-10]
+    row = example_row(0)
+    assert row.audio is not None
+    rows = [row.replace(audio=row.audio[:-10])]
     report = validate_dataset(_write(tmp_path, rows))
     assert len(report.problems) == 1 and "audio has 5990 samples" in report.problems[0]
 
 
 def test_pairing_listing_a_fact_as_shared_and_differing_is_reported(tmp_path: Path) -> None:
-    rows = [example_row(0)]
-    rows[0]["pairing"] = {"shared": ["camera"], "differs": ["camera"]}
+    rows = [example_row(0).replace(pairing={"shared": ["camera"], "differs": ["camera"]})]
     report = validate_dataset(_write(tmp_path, rows))
     assert len(report.problems) == 1 and "['camera'] as both shared and differing" in report.problems[0]
 
@@ -137,16 +136,17 @@ def test_a_malformed_dataset_file_is_a_data_error_naming_it(
 
 
 def test_a_reference_factor_below_one_is_reported_not_divided_by(tmp_path: Path) -> None:
-    root, encoding = tmp_path / "ds", VideoEncoding(lossless=True)
-    plan = ShardPlan(1, 1)
-    claim_dataset(root, dataset_record("example", plan, "h", {}))
-    writer = ShardWriter(root, 0, plan.clips_of(0), encoding=encoding, max_bytes=1 << 30,
-                         metadata=shard_metadata("example", "h"))  # fmt: skip
-    encoded = encode_row(example_row(0), encoding)
+    store = DatasetStore(tmp_path / "ds")
+    settings = WriteSettings(dataset_name="example", num_clips=1, clips_per_shard=1, config_hash="h",
+                             encoding=VideoEncoding(lossless=True))  # fmt: skip
+    store.claim(settings)
+    writer = store.open_shard(0, settings)
+    encoded = encode_row(example_row(0), settings.encoding)
     encoded.scalars["reference_temporal_factor"] = 0  # a shard written by another tool
     writer.add_encoded(encoded)
-    writer.commit()
-    assert finalize_dataset(root) is not None
+    store.commit(writer)
+    assert store.finalize() is not None
+    root = store.root
     report = validate_dataset(root)
     assert (
         len(report.problems) == 1 and "reference_temporal_factor=0; both must be >= 1" in report.problems[0]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.testing import example_row
 from synthgen.describe.spec import clip_rng
 
@@ -46,7 +47,7 @@ def square_row(
     fps: float = 24.0,
     reference_downscale: int = 1,
     dataset_seed: int = 0,
-) -> dict[str, Any]:
+) -> ClipRow:
     """One clip row; equal arguments give equal arrays (``clip_rng(dataset_seed, clip_index)``)."""
     rng = clip_rng(dataset_seed, clip_index)
     side = max(8, min(width, height) // 3)
@@ -84,20 +85,15 @@ def square_row(
         width=width,
         fps=fps,
     )
-    row.update(
-        {
-            "control_job": control,
-            "caption": CAPTION,
-            "video": target.astype(np.uint8),
-            "reference_video": reference.astype(np.uint8),
-            "controls": {"tracks": reference.astype(np.uint8)},
-            "reference_downscale": reference_downscale,
-        }
+    audio_only = control == "audio_to_video"
+    return row.replace(
+        control_job=control,
+        caption=CAPTION,
+        video=target.astype(np.uint8),
+        reference_video=None if audio_only else reference.astype(np.uint8),
+        controls={} if audio_only else {"tracks": reference.astype(np.uint8)},
+        reference_downscale=reference_downscale,
     )
-    if control == "audio_to_video":
-        row["reference_video"] = None
-        row["controls"] = {}
-    return row
 
 
 def write_squares(path: str | Path, num_clips: int, **kwargs: Any) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.dataset as pads
@@ -18,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from synthgen.dataset.media import VideoEncoding, encode_video
 from synthgen.dataset.reader import open_dataset
+from synthgen.dataset.rows import ClipRow
 from synthgen.errors import DataError
 from synthgen.fileio import atomic_write_bytes
 
@@ -27,41 +27,41 @@ _PALETTE = np.array(
 )  # fmt: skip
 
 
-def load_clip(path: str, clip_id: str | None = None) -> dict[str, Any]:
+def load_clip(path: str, clip_id: str | None = None) -> ClipRow:
     """The decoded clip ``clip_id`` of the dataset at ``path`` (the first clip when None)."""
     expression = pads.field("clip_id") == clip_id if clip_id is not None else None
-    for clip in open_dataset(path, filter=expression):
-        return clip
+    for row in open_dataset(path, filter=expression).rows():
+        return row
     raise DataError(
         f"{path}: no clip with clip_id={clip_id!r}" if clip_id else f"{path}: dataset has no clips"
     )
 
 
-def beat_frames(clip: dict[str, Any]) -> set[int]:
+def beat_frames(row: ClipRow) -> set[int]:
     """Frame indices nearest to each labelled beat time (frame i is at t = i / fps)."""
-    beats = clip.get("label_beat_times_s")
+    beats = row.labels.get("beat_times_s")
     if beats is None:
         return set()
-    frames = np.rint(np.asarray(beats, dtype=np.float64) * float(clip["fps"])).astype(int)
-    return {int(f) for f in frames if 0 <= f < int(clip["num_frames"])}
+    frames = np.rint(np.asarray(beats, dtype=np.float64) * float(row.fps)).astype(int)
+    return {int(f) for f in frames if 0 <= f < int(row.num_frames)}
 
 
-def draw_tracks(frame: np.ndarray, clip: dict[str, Any], index: int) -> Image.Image:
+def draw_tracks(frame: np.ndarray, row: ClipRow, index: int) -> Image.Image:
     """``frame`` (H,W,3) with the tracks of frame ``index`` drawn; pixel (0,0) is the top-left corner."""
     image = Image.fromarray(frame)
-    xy = clip.get("label_tracks_xy_px")
+    labels = row.labels
+    xy = labels.get("tracks_xy_px")
     if xy is None:
         return image
     draw = ImageDraw.Draw(image)
     num_points = xy.shape[1]
     visible = np.ones(num_points, dtype=bool)
-    for name in ("label_tracks_in_frame",):
-        if clip.get(name) is not None:
-            visible &= clip[name][index]
-    if clip.get("label_tracks_behind_camera") is not None:
-        visible &= ~clip["label_tracks_behind_camera"][index]
-    occluded = clip["label_tracks_occluded"][index] if clip.get("label_tracks_occluded") is not None else None
-    owners = clip.get("label_tracks_object_id", np.zeros(num_points, dtype=np.int32))
+    if "tracks_in_frame" in labels:
+        visible &= labels["tracks_in_frame"][index]
+    if "tracks_behind_camera" in labels:
+        visible &= ~labels["tracks_behind_camera"][index]
+    occluded = labels["tracks_occluded"][index] if "tracks_occluded" in labels else None
+    owners = labels.get("tracks_object_id", np.zeros(num_points, dtype=np.int32))
     radius = max(1.0, frame.shape[0] / 96)
     for point in np.flatnonzero(visible):
         x, y = xy[index, point]
@@ -74,10 +74,10 @@ def draw_tracks(frame: np.ndarray, clip: dict[str, Any], index: int) -> Image.Im
     return image
 
 
-def camera_panel(clip: dict[str, Any], index: int, size: int) -> Image.Image:
+def camera_panel(row: ClipRow, index: int, size: int) -> Image.Image:
     """A ``size`` x ``size`` top-down plot of the camera path (world X right, Y up), current frame marked."""
     image = Image.new("RGB", (size, size), (24, 24, 28))
-    poses = clip.get("label_camera_to_world_blender")
+    poses = row.labels.get("camera_to_world_blender")
     if poses is None:
         return image
     path_xy = poses[:, :2, 3]
@@ -94,16 +94,14 @@ def camera_panel(clip: dict[str, Any], index: int, size: int) -> Image.Image:
     return image
 
 
-def preview_frames(clip: dict[str, Any]) -> np.ndarray:
+def preview_frames(row: ClipRow) -> np.ndarray:
     """uint8 (F, H, W_total, 3) preview frames: reference | target with tracks | camera path."""
-    video = clip["video"]
+    video = row.video
     frames, height, _ = video.shape[:3]
-    side = clip.get("reference_video")
+    side = row.reference_video
     if side is None:
-        side = next(
-            (clip[k] for k in sorted(clip) if k.startswith("control_video_") and clip[k] is not None), None
-        )
-    beats = beat_frames(clip)
+        side = next((row.controls[name] for name in sorted(row.controls)), None)
+    beats = beat_frames(row)
     out = []
     for index in range(frames):
         panels = []
@@ -112,8 +110,8 @@ def preview_frames(clip: dict[str, Any]) -> np.ndarray:
             panels.append(
                 Image.fromarray(side[side_index]).resize((video.shape[2], height), Image.Resampling.NEAREST)
             )
-        panels.append(draw_tracks(video[index], clip, index))
-        panels.append(camera_panel(clip, index, height))
+        panels.append(draw_tracks(video[index], row, index))
+        panels.append(camera_panel(row, index, height))
         canvas = Image.new("RGB", (sum(p.width for p in panels), height))
         x = 0
         for panel in panels:
@@ -141,13 +139,13 @@ def contact_sheet(frames: np.ndarray, max_frames: int = 8) -> Image.Image:
 
 def write_preview(path: str, out_dir: str | Path, clip_id: str | None = None) -> tuple[Path, Path]:
     """Write ``<clip_id>.mp4`` and ``<clip_id>.png`` previews of a clip into ``out_dir``; returns both paths."""
-    clip = load_clip(path, clip_id)
-    frames = preview_frames(clip)
+    row = load_clip(path, clip_id)
+    frames = preview_frames(row)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mp4 = out / f"{clip['clip_id']}.mp4"
-    png = out / f"{clip['clip_id']}.png"
-    atomic_write_bytes(mp4, encode_video(frames, float(clip["fps"]), VideoEncoding(crf=18), name=str(mp4)))
+    mp4 = out / f"{row.clip_id}.mp4"
+    png = out / f"{row.clip_id}.png"
+    atomic_write_bytes(mp4, encode_video(frames, float(row.fps), VideoEncoding(crf=18), name=str(mp4)))
     sheet = io.BytesIO()
     contact_sheet(frames).save(sheet, format="PNG")
     atomic_write_bytes(png, sheet.getvalue())

@@ -19,7 +19,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from synthgen.dataset import media
-from synthgen.dataset.rows import ClipRow
+from synthgen.dataset.rows import SHAPES_COLUMN, ClipRow
 from synthgen.dataset.schema import (
     AUDIO_COLUMN,
     CONTROL_PREFIX,
@@ -29,7 +29,7 @@ from synthgen.dataset.schema import (
     file_metadata,
     label_from_arrow,
 )
-from synthgen.dataset.writer import DATA_DIR, MANIFEST_FILE, SHARDS_DIR
+from synthgen.dataset.store import DATA_DIR, MANIFEST_FILE, SHARDS_DIR
 from synthgen.errors import DataError
 
 _SCAN_ERRORS = (pa.ArrowException, OSError, ValueError)
@@ -145,7 +145,7 @@ class ClipDataset:
         dataset = self._file_dataset(path)
         wanted = list(self.columns) if self.columns is not None else list(dataset.schema.names)
         # Shapes and clip ids are needed to reshape labels and to name rows in errors.
-        helpers = [name for name in ("clip_id", "array_shapes_json") if name not in wanted]
+        helpers = [name for name in ("clip_id", SHAPES_COLUMN) if name not in wanted]
         row_offset = 0
         try:
             batches = dataset.to_batches(
@@ -187,7 +187,7 @@ def decode_row(
     """
     clip_id = batch.column("clip_id")[row].as_py()
     where = f"{where} ({clip_id})"
-    shapes: dict[str, list[int]] = json.loads(batch.column("array_shapes_json")[row].as_py())
+    shapes: dict[str, list[int]] = json.loads(batch.column(SHAPES_COLUMN)[row].as_py())
     clip: dict[str, Any] = {}
     for name in wanted:
         column = batch.column(name)
@@ -204,7 +204,7 @@ def decode_row(
         elif name.startswith(LABEL_PREFIX):
             label = name.removeprefix(LABEL_PREFIX)
             if label not in shapes:
-                raise DataError(f"{where}: array_shapes_json has no shape for {name!r}")
+                raise DataError(f"{where}: {SHAPES_COLUMN} has no shape for {name!r}")
             dtype = np.dtype(schema.field(name).metadata.get(b"dtype", b"float64").decode())
             try:
                 clip[name] = label_from_arrow(column, row, tuple(shapes[label]), dtype)

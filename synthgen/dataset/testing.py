@@ -1,6 +1,6 @@
 """Seeded stand-in rows of the shard row format, for tests and benchmarks of the storage layer.
 
-These rows have the right keys, dtypes and shapes (docs/architecture.md "Rows") but no rendered scene: a
+These ``ClipRow``s have the right dtypes and shapes (docs/architecture.md "Rows") but no rendered scene: a
 bright square moves over a gradient, labels are random. They exercise the writer, reader, validator, resume
 logic and exporters without Blender. Real datasets come from ``synthgen.pipeline.clip.make_row``.
 
@@ -14,10 +14,10 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from synthgen.dataset.rows import ClipRow
 from synthgen.describe.spec import clip_rng
 
 
@@ -34,7 +34,7 @@ def example_row(
     num_points: int = 6,
     audio_sample_rate: int | None = 16000,
     with_reference: bool = True,
-) -> dict[str, Any]:
+) -> ClipRow:
     """A deterministic row for ``clip_index``: equal arguments give equal arrays (``clip_rng`` seeded)."""
     rng = clip_rng(dataset_seed, clip_index)
     ys, xs = np.mgrid[0:height, 0:width]
@@ -63,37 +63,36 @@ def example_row(
     camera_path = np.cumsum(rng.normal(0, 0.1, (num_frames, 3)), axis=0)
     labels["camera_to_world_blender"][:, :3, 3] = camera_path
     spec = {"dataset_seed": dataset_seed, "clip_index": clip_index, "example": True}
-    row: dict[str, Any] = {
-        "clip_id": f"{dataset_name}-{clip_index:06d}",
-        "clip_index": clip_index,
-        "dataset_name": dataset_name,
-        "dataset_seed": dataset_seed,
-        "scene": "example",
-        "control_job": "motion_track",
-        "spec_json": json.dumps(spec, sort_keys=True),
-        "reference_spec_json": None,
-        "caption": f"A bright square slides across a gradient (clip {clip_index}).",
-        "fps": fps,
-        "num_frames": num_frames,
-        "height": height,
-        "width": width,
-        "video": video,
-        "reference_video": 255 - video if with_reference else None,
-        "controls": {"tracks": 255 - video} if with_reference else {},
-        "reference_downscale": 1,
-        "reference_temporal_factor": 1,
-        "audio": None,
-        "audio_sample_rate": None,
-        "labels": labels,
-        "pairing": {"shared": ["camera", "objects"], "differs": ["appearance"]},
-        "timings_s": {"example": 0.0},
-    }
+    audio = None
     if audio_sample_rate is not None:
         num_samples = round(num_frames * audio_sample_rate / fps)
         t = np.arange(num_samples) / audio_sample_rate
-        row["audio"] = (0.25 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
-        row["audio_sample_rate"] = audio_sample_rate
-    return row
+        audio = (0.25 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+    return ClipRow(
+        clip_id=f"{dataset_name}-{clip_index:06d}",
+        clip_index=clip_index,
+        dataset_name=dataset_name,
+        dataset_seed=dataset_seed,
+        scene="example",
+        control_job="motion_track",
+        spec_json=json.dumps(spec, sort_keys=True),
+        reference_spec_json=None,
+        caption=f"A bright square slides across a gradient (clip {clip_index}).",
+        fps=fps,
+        num_frames=num_frames,
+        height=height,
+        width=width,
+        video=video,
+        reference_video=255 - video if with_reference else None,
+        controls={"tracks": 255 - video} if with_reference else {},
+        reference_downscale=1,
+        reference_temporal_factor=1,
+        audio=audio,
+        audio_sample_rate=audio_sample_rate if audio is not None else None,
+        labels=labels,
+        pairing={"shared": ["camera", "objects"], "differs": ["appearance"]},
+        timings_s={"example": 0.0},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         config={"example": True},
     )
 
-    def make_row(clip_index: int) -> dict[str, Any]:
+    def make_row(clip_index: int) -> ClipRow:
         time.sleep(args.delay_s)
         return example_row(clip_index)
 

@@ -20,23 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synthgen.dataset.reader import decode_row
-from synthgen.dataset.schema import (
-    BASE_FIELDS,
-    CONTROL_PREFIX,
-    LABEL_DIMS,
-    LABEL_PREFIX,
-    check_schema,
-)
-from synthgen.dataset.writer import (
-    DATASET_FILE,
-    FAILURES_FILE,
-    ShardPlan,
-    file_sha256,
-    finalize_dataset,
-    read_dataset_record,
-    read_manifest,
-    read_shard_records,
-)
+from synthgen.dataset.rows import CONTROL_PREFIX, LABEL_PREFIX, PAIRING_COLUMN, TIMINGS_COLUMN
+from synthgen.dataset.schema import AUDIO_COLUMN, BASE_FIELDS, LABEL_DIMS, VIDEO_COLUMNS, check_schema
+from synthgen.dataset.store import DatasetStore, file_sha256
 from synthgen.errors import DataError
 
 _CAMERA_LABELS = ("camera_to_world_blender", "camera_from_world_cv", "intrinsics_px", "times_s")
@@ -70,13 +56,11 @@ def validate_dataset(
     report = ValidationReport(str(root))
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    if read_dataset_record(root) is None:
-        raise DataError(f"{root / DATASET_FILE}: missing (not a synthgen dataset folder)")
-    manifest = read_manifest(root) or finalize_dataset(root)
+    store = DatasetStore(root)
+    plan = store.plan()
+    manifest = store.manifest() or store.finalize()
     if manifest is None:
-        dataset = read_dataset_record(root) or {}
-        plan = ShardPlan(int(dataset["num_clips"]), int(dataset["clips_per_shard"]))
-        missing = sorted(set(range(plan.num_shards)) - set(read_shard_records(root)))
+        missing = sorted(set(range(plan.num_shards)) - set(store.committed()))
         report.problems.append(
             f"{root}: incomplete, {len(missing)} of {plan.num_shards} shards not committed "
             f"(first: shard {missing[0]}); rerun synthgen-generate with the same config to finish it"
@@ -106,7 +90,11 @@ def validate_dataset(
             report.problems.append(f"{file_path}: columns differ from {manifest['files'][0]['path']}")
         if len(report.problems) >= max_problems:
             return report
-    failures = _read_failures(root / FAILURES_FILE, report)
+    try:
+        failures = [int(item["clip_index"]) for item in store.failures()]
+    except DataError as err:
+        report.problems.append(str(err))
+        failures = []
     report.num_failed = len(failures)
     seen.update(failures)
     for clip_index, count in sorted(seen.items()):
@@ -118,22 +106,6 @@ def validate_dataset(
             f"{root}: {len(missing_clips)} clips neither written nor recorded as failed (first: {missing_clips[0]})"
         )
     return report
-
-
-def _read_failures(path: Path, report: ValidationReport) -> list[int]:
-    """Clip indices recorded in ``_failures.jsonl``; a missing file or a bad line is a problem in ``report``."""
-    if not path.is_file():
-        report.problems.append(f"{path}: missing (the manifest lists no failures without it)")
-        return []
-    indices: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            indices.append(int(json.loads(line)["clip_index"]))
-        except (ValueError, KeyError, TypeError):
-            report.problems.append(f"{path} line {number}: not a JSON object with an integer clip_index")
-    return indices
 
 
 def _check_file(
@@ -176,12 +148,12 @@ def _check_row(
         if not arrow_field.nullable and clip.get(arrow_field.name, "") is None:
             problems.append(f"{where}: {arrow_field.name} is null")
     frames, height, width = clip["num_frames"], clip["height"], clip["width"]
-    for key in ("spec_json", "pairing_json", "timings_json"):
+    for key in ("spec_json", PAIRING_COLUMN, TIMINGS_COLUMN):
         try:
             json.loads(clip[key])
         except (TypeError, ValueError):
             problems.append(f"{where}: {key} is not valid JSON")
-    pairing = json.loads(clip["pairing_json"]) if not problems else {}
+    pairing = json.loads(clip[PAIRING_COLUMN]) if not problems else {}
     if (
         isinstance(pairing, dict)
         and isinstance(pairing.get("shared"), list)
@@ -224,7 +196,7 @@ def _check_row(
 
 
 def _is_media(name: str) -> bool:
-    return name in ("video", "reference_video", "audio") or name.startswith(CONTROL_PREFIX)
+    return name in VIDEO_COLUMNS or name == AUDIO_COLUMN or name.startswith(CONTROL_PREFIX)
 
 
 def _check_video(frames_rgb: np.ndarray, dims: tuple[int, int, int], name: str, where: str) -> list[str]:

@@ -1,8 +1,8 @@
 """One clip end to end: config -> spec -> labels -> render -> audio -> controls -> caption -> row.
 
-``make_row`` is what ``synthgen-generate`` calls for every clip index; the row is a plain dict of columns
-(docs/architecture.md, "Rows") that ``synthgen.dataset`` encodes. Everything in the row is derived from
-``(cfg, clip_index)`` alone, so any clip can be regenerated on any machine.
+``make_row`` is what ``synthgen-generate`` calls for every clip index; the row is a typed
+``synthgen.dataset.ClipRow`` (docs/architecture.md, "Rows") that the dataset store encodes. Everything in
+the row is derived from ``(cfg, clip_index)`` alone, so any clip can be regenerated on any machine.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.controls import build_controls, parse_job_params
+from synthgen.dataset.rows import ClipRow
 from synthgen.describe.captions import make_caption
 from synthgen.describe.config import GenerateConfig
 from synthgen.describe.sampling import sample_clip, sample_reference_scene
@@ -59,7 +60,7 @@ def label_arrays(labels: ClipLabels, tracks: Any = None) -> dict[str, np.ndarray
 
 def make_row(
     cfg: GenerateConfig, clip_index: int, *, renderer: Callable[[ClipSpec, ClipLabels], Any] | None = None
-) -> dict[str, Any]:
+) -> ClipRow:
     """The dataset row of clip ``clip_index``: target video, reference, controls, labels, caption, pairing.
 
     Job parameters and lint thresholds were validated by ``load_generate_config``; the parameters are parsed
@@ -113,28 +114,28 @@ def make_row(
     timings["total"] = time.perf_counter() - start
 
     clip = spec.clip
-    return {
-        "clip_id": spec.clip_id,
-        "clip_index": clip_index,
-        "dataset_name": spec.dataset_name,
-        "dataset_seed": spec.dataset_seed,
-        "scene": spec.scene,
-        "control_job": job,
-        "spec_json": spec.to_json(),
-        "reference_spec_json": reference.spec.to_json() if reference is not None else None,
-        "caption": caption,
-        "fps": float(clip.fps),
-        "num_frames": clip.num_frames,
-        "height": clip.height,
-        "width": clip.width,
-        "video": rendered.frames_rgb,
-        "reference_video": result.reference_video,
-        "controls": result.controls,
-        "reference_downscale": clip.reference_downscale,
-        "reference_temporal_factor": clip.reference_temporal_factor,
-        "audio": audio.samples if audio is not None else None,
-        "audio_sample_rate": audio.sample_rate if audio is not None else None,
-        "labels": {**label_arrays(rendered.labels, rendered.tracks), **result.labels},
-        "pairing": {**result.pairing, "caption_mentions_control": caption_params.mention_control},
-        "timings_s": {**{f"render_{k}": float(v) for k, v in rendered.timings_s.items()}, **timings},
-    }
+    return ClipRow(
+        clip_id=spec.clip_id,
+        clip_index=clip_index,
+        dataset_name=spec.dataset_name,
+        dataset_seed=spec.dataset_seed,
+        scene=spec.scene,
+        control_job=job,
+        spec_json=spec.to_json(),
+        reference_spec_json=reference.spec.to_json() if reference is not None else None,
+        caption=caption,
+        fps=float(clip.fps),
+        num_frames=clip.num_frames,
+        height=clip.height,
+        width=clip.width,
+        video=rendered.frames_rgb,
+        reference_video=result.reference_video,
+        controls=result.controls,
+        reference_downscale=clip.reference_downscale,
+        reference_temporal_factor=clip.reference_temporal_factor,
+        audio=audio.samples if audio is not None else None,
+        audio_sample_rate=audio.sample_rate if audio is not None else None,
+        labels={**label_arrays(rendered.labels, rendered.tracks), **result.labels},
+        pairing={**result.pairing, "caption_mentions_control": caption_params.mention_control},
+        timings_s={**{f"render_{k}": float(v) for k, v in rendered.timings_s.items()}, **timings},
+    )

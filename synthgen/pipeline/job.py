@@ -15,25 +15,17 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
 from synthgen.dataset.media import VideoEncoding
-from synthgen.dataset.writer import (
-    ShardPlan,
-    ShardWriter,
-    claim_dataset,
-    dataset_record,
-    discard_shard,
-    finalize_dataset,
-    read_shard_records,
-    shard_is_intact,
-    shard_metadata,
-)
+from synthgen.dataset.rows import ClipRow
+from synthgen.dataset.shard import ShardWriter, WriteSettings
+from synthgen.dataset.store import CONFIG_HASH_DIGITS, DatasetStore, ShardRecord
 from synthgen.describe.spec import clip_id as spec_clip_id
 from synthgen.errors import SynthgenError
 from synthgen.fileio import atomic_write_text
@@ -43,25 +35,20 @@ if TYPE_CHECKING:
 
 LOGS_DIR = "_logs"
 
-RowFactory = Callable[[int], Mapping[str, Any]]
+RowFactory = Callable[[int], ClipRow]
 SpecDescriber = Callable[[int], str | None]
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """What a generation job needs to know besides how to make a row (derived from ``GenerateConfig``)."""
+@dataclass(frozen=True, kw_only=True)
+class RunSettings(WriteSettings):
+    """What a generation job needs to know besides how to make a row (derived from ``GenerateConfig``): the
+    dataset's ``WriteSettings`` plus where it goes, which share of the shards this job writes and whether a
+    failing clip stops the run."""
 
     output_dir: Path
-    dataset_name: str
-    num_clips: int
-    clips_per_shard: int = 64
-    max_bytes: int = 1 << 30
-    encoding: VideoEncoding = field(default_factory=VideoEncoding)
     job_index: int = 0
     job_count: int = 1
     fail_fast: bool = False
-    config_hash: str = ""
-    config: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: GenerateConfig) -> RunSettings:
@@ -76,7 +63,7 @@ class RunSettings:
             job_index=cfg.job.index,
             job_count=cfg.job.count,
             fail_fast=cfg.fail_fast,
-            config_hash=cfg.config_hash()[:16],
+            config_hash=cfg.config_hash()[:CONFIG_HASH_DIGITS],
             config=cfg.model_dump(mode="json", exclude={"job": True}),
         )
 
@@ -141,24 +128,15 @@ def run_job(
     partial ones are regenerated. ``progress`` is True (tqdm bar on stderr), False, or a stream to draw on.
     """
     started = time.perf_counter()
-    root = settings.output_dir
-    plan = ShardPlan(settings.num_clips, settings.clips_per_shard)
+    store = DatasetStore(settings.output_dir)
+    plan = settings.plan
     shards = plan.shards_of_job(settings.job_index, settings.job_count)
-    claim_dataset(root, dataset_record(settings.dataset_name, plan, settings.config_hash, settings.config))
+    store.claim(settings)
     logger = _job_logger(settings)
     summary = JobSummary(job=settings.job_name, shards=len(shards))
-    committed = read_shard_records(root)
-    todo: list[int] = []
-    for shard in shards:
-        record = committed.get(shard)
-        if (
-            record is not None
-            and record.config_hash == settings.config_hash
-            and shard_is_intact(root, record)
-        ):
-            summary.resumed += len(plan.clips_of(shard))
-        else:
-            todo.append(shard)
+    kept = store.kept_shards(shards, settings.config_hash)
+    todo = [shard for shard in shards if shard not in kept]
+    summary.resumed = sum(len(plan.clips_of(shard)) for shard in kept)
     logger.info(
         "start: %d clips in %d shards for this job; %d clips kept from an earlier run",
         sum(len(plan.clips_of(s)) for s in shards),
@@ -174,35 +152,24 @@ def run_job(
         disable=progress is False,
         dynamic_ncols=True,
     )
-    metadata = shard_metadata(settings.dataset_name, settings.config_hash)
+
+    def add_clip(writer: ShardWriter, clip_index: int) -> None:
+        _one_clip(writer, clip_index, make_row, describe_clip, settings, logger, summary)
+        bar.update(1)
+
+    def log_commit(record: ShardRecord) -> None:
+        logger.info(
+            "shard %d committed: %d clips, %d failed", record.shard, len(record.clips), len(record.failures)
+        )
+
     try:
-        for shard in todo:
-            discard_shard(root, shard)
-            writer = ShardWriter(
-                root,
-                shard,
-                plan.clips_of(shard),
-                encoding=settings.encoding,
-                max_bytes=settings.max_bytes,
-                metadata=metadata,
-            )
-            try:
-                for clip_index in plan.clips_of(shard):
-                    _one_clip(writer, clip_index, make_row, describe_clip, settings, logger, summary)
-                    bar.update(1)
-                record = writer.commit()
-            except BaseException:
-                writer.abort()
-                raise
-            logger.info(
-                "shard %d committed: %d clips, %d failed", shard, len(record.clips), len(record.failures)
-            )
+        store.write_shards(settings, todo, add_clip, on_commit=log_commit)
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - started
-    summary.dataset_complete = finalize_dataset(root) is not None
+    summary.dataset_complete = store.finalize() is not None
     atomic_write_text(
-        root / LOGS_DIR / f"{settings.job_name}.summary.json",
+        settings.output_dir / LOGS_DIR / f"{settings.job_name}.summary.json",
         json.dumps({**asdict(summary), "clips_per_s": summary.clips_per_s}, indent=1),
     )
     logger.info("done: %s", summary.line())
