@@ -1,10 +1,13 @@
-"""Render the pictures of docs/controls.md: for each control job, one clip's target and reference strips.
+"""Render the pictures of docs/controls.md: for each registered control job, one clip's target and reference.
 
-    .venv/bin/python scripts/control_pictures.py            # writes docs/img/control_<job>.png
+    .venv/bin/python scripts/control_pictures.py                 # writes docs/img/control_<job>.png
+    .venv/bin/python scripts/control_pictures.py --jobs camera_motion --set control.camera_video=ground_grid
 
+Each job's clip comes from the packaged config with ``control=<job>`` (so the job's own group choices, e.g.
+``scene=camera_set`` for camera_motion, apply) at 128x128, 25 frames, 16 spp; ``--set`` adds Hydra overrides.
 Each picture shows five evenly spaced frames: the target on top, the reference below it, then any separate
-control videos. For ``audio_to_video`` the reference is the soundtrack: its waveform is drawn with the
-labelled beats (yellow) and the frames of motion events (blue).
+control videos. A job whose reference is the soundtrack gets its waveform instead, with the labelled beats
+(yellow) and the frames of motion events (blue).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from synthgen.controls import job_names
 from synthgen.dataset.rows import ClipRow
 from synthgen.describe.config import load_generate_config
 from synthgen.pipeline.clip import make_row
 
-JOBS = ("motion_track", "camera_motion", "audio_to_video", "depth", "union")
 SIZE = 128
 
 
@@ -52,30 +55,15 @@ def waveform(row: ClipRow, width: int, height: int = SIZE // 2) -> np.ndarray:
     return np.asarray(image)
 
 
-def picture(job: str, seed: int) -> np.ndarray:
+def picture(job: str, seed: int, overrides: list[str]) -> np.ndarray:
+    """Target, reference (or waveform) and separate controls of clip 0 of a ``control=<job>`` dataset."""
     cfg = load_generate_config(
         {
             "dataset": {"name": f"pictures_{job}", "seed": seed, "num_clips": 1},
             "clip": {"width": SIZE, "height": SIZE, "num_frames": 25, "fps": 24},
             "render": {"samples": 16, "tracks_per_object": 24, "background_tracks": 16},
-            "control": {"job": job, **({"rule": "depth_tracks"} if job == "union" else {})},
-            **(
-                {"scene": {"recipe": "camera_set"}, "camera": {"moves": ["orbit", "dolly", "truck"]}}
-                if job == "camera_motion"
-                else {}
-            ),
-            **(
-                {
-                    "scene": {"recipe": "beat_stage"},
-                    "audio": {
-                        "enabled": True,
-                        "bindings": [{"kind": "bounce", "target": "all", "amount": 0.5}],
-                    },
-                }
-                if job == "audio_to_video"
-                else {}
-            ),
-        }
+        },
+        overrides=[f"control={job}", *overrides],
     )
     row = make_row(cfg, 0)
     rows = [strip(row.video)]
@@ -93,12 +81,13 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("docs/img"))
     parser.add_argument("--seed", type=int, default=2)
-    parser.add_argument("--jobs", nargs="*", default=list(JOBS))
+    parser.add_argument("--jobs", nargs="*", default=list(job_names()), choices=job_names())
+    parser.add_argument("--set", action="append", default=[], metavar="OVERRIDE", help="Hydra override")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for job in args.jobs:
         path = args.out / f"control_{job}.png"
-        Image.fromarray(picture(job, args.seed)).save(path, optimize=True)
+        Image.fromarray(picture(job, args.seed, args.set)).save(path, optimize=True)
         print(f"{path}: {path.stat().st_size // 1024} KiB")
 
 

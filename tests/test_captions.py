@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthgen.describe.captions import CONTROL_PHRASES, color_name, direction_word, make_caption
+from synthgen.controls import get_job, job_names
+from synthgen.describe.captions import color_name, direction_word, make_caption
 from synthgen.describe.spec import (
     AxisMove,
     CameraSpec,
@@ -17,6 +18,7 @@ from synthgen.describe.spec import (
     OrbitMove,
     WaypointPath,
 )
+from tests.conftest import clip_settings, render_spec
 
 
 def spec_with(clip_index: int = 0, **updates: object) -> ClipSpec:
@@ -27,7 +29,14 @@ def spec_with(clip_index: int = 0, **updates: object) -> ClipSpec:
         material=MaterialSpec(base_color_rgb=(0.8, 0.05, 0.05), roughness=0.9),
         path=WaypointPath(kind="linear", waypoints_m=((1.0, 0.0, 0.5), (-1.0, 0.0, 0.5))),
     )
-    base = ClipSpec(dataset_seed=3, clip_index=clip_index, scene="test", objects=(cube,))
+    base = ClipSpec(
+        dataset_seed=3,
+        clip_index=clip_index,
+        scene="test",
+        objects=(cube,),
+        clip=clip_settings(),
+        render=render_spec(),
+    )
     return base.model_copy(update=updates)
 
 
@@ -58,18 +67,20 @@ def test_trigger_word_comes_first() -> None:
     assert make_caption(spec_with(0), trigger_word="SGMT").startswith("SGMT, ")
 
 
-@pytest.mark.parametrize("job", sorted(CONTROL_PHRASES))
+@pytest.mark.parametrize("job", job_names())
 def test_control_is_not_mentioned_unless_configured(job: str) -> None:
     for index in range(10):
         text = make_caption(spec_with(index, control=job))
-        assert CONTROL_PHRASES[job] not in text
+        assert get_job(job).caption_phrase not in text
         for word in ("track", "depth", "control", "reference"):
             assert word not in text.lower()
 
 
-def test_control_is_mentioned_when_configured() -> None:
-    text = make_caption(spec_with(0), mention_control=True, control_job="depth")
-    assert CONTROL_PHRASES["depth"] in text
+def test_control_phrase_is_appended_to_the_last_sentence() -> None:
+    phrase = get_job("depth").caption_phrase
+    text = make_caption(spec_with(0), control_phrase=phrase)
+    assert text.endswith(f", {phrase}.")
+    assert text.removesuffix(f", {phrase}.") == make_caption(spec_with(0))[:-1]
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,10 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthgen.controls import (
-    CameraMotionParams,
-    DepthParams,
-    MotionTrackParams,
-    UnionParams,
     build_controls,
     camera_video,
     depth_range_m,
@@ -23,12 +19,14 @@ from synthgen.controls import (
     select_tracks,
     track_colors_rgb,
 )
-from synthgen.controls.camera_video import world_ray_directions
-from synthgen.controls.draw import intensity_centroid_xy_px, to_uint8
+from synthgen.controls.signals.camera import world_ray_directions
+from synthgen.controls.signals.draw import intensity_centroid_xy_px, to_uint8
 from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec
 from synthgen.errors import ConfigError, DataError
 from synthgen.labels.compute import compute_labels
 from synthgen.render.types import PointTracks, RenderedClip
+from tests.conftest import render_spec, tiny_config
+from tests.control_helpers import control_params
 
 WHITE = np.array([[1.0, 1.0, 1.0]])
 
@@ -43,7 +41,12 @@ def tiny_spec(downscale: int = 1, temporal: int = 1, num_frames: int = 9) -> Cli
         reference_temporal_factor=temporal,
     )
     return ClipSpec(
-        dataset_seed=0, clip_index=0, scene="test", clip=clip, objects=(ObjectSpec(object_id=1, name="a"),)
+        dataset_seed=0,
+        clip_index=0,
+        scene="test",
+        clip=clip,
+        objects=(ObjectSpec(object_id=1, name="a"),),
+        render=render_spec(),
     )
 
 
@@ -153,7 +156,7 @@ def test_overlay_dot_centroids_match_track_labels(downscale: int) -> None:
     spec = tiny_spec(downscale=downscale)
     clip = rendered(spec, synthetic_tracks(9))
     radius = 2.0 / downscale
-    params = MotionTrackParams(trail_length=0, point_radius_px=radius)
+    params = control_params("motion_track", trail_length=0, point_radius_px=radius)
     result = build_controls("motion_track", params, clip)
     assert result.reference_video is not None
     for frame in range(9):
@@ -165,7 +168,7 @@ def test_overlay_dot_centroids_match_track_labels(downscale: int) -> None:
 
 def test_occluded_track_points_are_not_drawn() -> None:
     clip = rendered(tiny_spec(), synthetic_tracks(9, occluded=((4, 2),)))
-    result = build_controls("motion_track", MotionTrackParams(trail_length=0), clip)
+    result = build_controls("motion_track", control_params("motion_track", trail_length=0), clip)
     assert result.reference_video is not None
     where = clip.tracks.xy_px[4, 2]  # type: ignore[union-attr]
     column, row = int(where[0]), int(where[1])
@@ -175,7 +178,9 @@ def test_occluded_track_points_are_not_drawn() -> None:
 def test_each_track_keeps_its_colour_across_frames() -> None:
     tracks = synthetic_tracks(9)
     result = build_controls(
-        "motion_track", MotionTrackParams(trail_length=0, point_radius_px=2.5), rendered(tiny_spec(), tracks)
+        "motion_track",
+        control_params("motion_track", trail_length=0, point_radius_px=2.5),
+        rendered(tiny_spec(), tracks),
     )
     video = result.reference_video
     assert video is not None
@@ -204,7 +209,9 @@ def test_never_visible_tracks_are_dropped() -> None:
 @pytest.mark.parametrize(("downscale", "temporal"), [(1, 1), (2, 1), (1, 2), (2, 2)])
 def test_reference_geometry_follows_downscale_and_temporal_factor(downscale: int, temporal: int) -> None:
     spec = tiny_spec(downscale=downscale, temporal=temporal, num_frames=17)
-    result = build_controls("motion_track", MotionTrackParams(), rendered(spec, synthetic_tracks(17)))
+    result = build_controls(
+        "motion_track", control_params("motion_track"), rendered(spec, synthetic_tracks(17))
+    )
     assert result.reference_video is not None
     assert result.reference_video.shape == ((17 - 1) // temporal + 1, 64 // downscale, 64 // downscale, 3)
     assert result.pairing["reference_downscale"] == downscale
@@ -214,13 +221,14 @@ def test_reference_geometry_follows_downscale_and_temporal_factor(downscale: int
 def test_motion_track_without_tracks_raises_data_error_naming_the_clip() -> None:
     spec = tiny_spec()
     with pytest.raises(DataError, match=spec.clip_id):
-        build_controls("motion_track", MotionTrackParams(), rendered(spec, None))
+        build_controls("motion_track", control_params("motion_track"), rendered(spec, None))
 
 
 @pytest.mark.parametrize("background", ["first_frame", "dimmed_target"])
 def test_overlay_background_shows_the_target_away_from_tracks(background: str) -> None:
     clip = rendered(tiny_spec(), synthetic_tracks(9))
-    result = build_controls("motion_track", MotionTrackParams(background=background, dim_factor=1.0), clip)
+    params = control_params("motion_track", background=background, dim_factor=1.0)
+    result = build_controls("motion_track", params, clip)
     assert result.reference_video is not None
     frame = 0 if background == "first_frame" else 5
     np.testing.assert_array_equal(result.reference_video[5, 60:, :4], clip.frames_rgb[frame, 60:, :4])
@@ -251,17 +259,27 @@ def test_inverse_depth_maps_near_to_one_far_to_zero_and_background_to_zero() -> 
 
 def test_percentile_range_is_shared_by_every_frame() -> None:
     depth = np.stack([np.full((4, 4), 2.0), np.full((4, 4), 8.0)]).astype(np.float32)
-    near, far = depth_range_m(depth, "inverse_percentile", 0.0, 100.0)
+    near, far = depth_range_m(
+        depth, "inverse_percentile", near_percentile=0.0, far_percentile=100.0, near_m=0.5, far_m=50.0
+    )
     video = depth_video(depth, near, far)
     assert video[0].min() == 255 and video[1].max() == 0
 
 
 def test_fixed_depth_mapping_uses_the_configured_metres() -> None:
-    assert depth_range_m(np.full((1, 2, 2), 3.0), "inverse_fixed", near_m=1.0, far_m=9.0) == (1.0, 9.0)
+    near_far = depth_range_m(
+        np.full((1, 2, 2), 3.0),
+        "inverse_fixed",
+        near_percentile=2.0,
+        far_percentile=98.0,
+        near_m=1.0,
+        far_m=9.0,
+    )
+    assert near_far == (1.0, 9.0)
 
 
 def test_depth_job_reference_is_grey_and_downscaled() -> None:
-    result = build_controls("depth", DepthParams(), rendered(tiny_spec(downscale=2)))
+    result = build_controls("depth", control_params("depth"), rendered(tiny_spec(downscale=2)))
     assert result.reference_video is not None
     assert result.reference_video.shape == (9, 32, 32, 3)
     np.testing.assert_array_equal(result.reference_video[..., 0], result.reference_video[..., 2])
@@ -271,12 +289,12 @@ def test_depth_job_reference_is_grey_and_downscaled() -> None:
 
 def test_bad_depth_params_raise_config_error_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"control\.near_percentile"):
-        parse_job_params("depth", {"near_percentile": -1.0})
+        parse_job_params("depth", {**tiny_config("control=depth").control.params, "near_percentile": -1.0})
 
 
 def test_unknown_job_param_raises_config_error() -> None:
     with pytest.raises(ConfigError, match=r"control\.trail"):
-        parse_job_params("motion_track", {"trail": 3})
+        parse_job_params("motion_track", {**tiny_config("control=motion_track").control.params, "trail": 3})
 
 
 # ------------------------------------------------------------------------------------------ camera
@@ -305,7 +323,13 @@ def test_scaled_intrinsics_project_to_scaled_pixel_coordinates(x: float, y: floa
 def test_ground_grid_video_marks_ground_and_sky_differently() -> None:
     labels = compute_labels(tiny_spec())
     video = camera_video(
-        labels.camera.intrinsics_px[:1], labels.camera.camera_from_world_cv[:1], 64, 64, "ground_grid"
+        labels.camera.intrinsics_px[:1],
+        labels.camera.camera_from_world_cv[:1],
+        64,
+        64,
+        mode="ground_grid",
+        grid_spacing_m=1.0,
+        line_width_px=1.0,
     )
     assert video.shape == (1, 64, 64, 3)
     assert video[0, 60].max() > 200  # grid lines near the bottom (ground, close)
@@ -318,7 +342,9 @@ def test_camera_motion_rejects_a_reference_with_another_camera() -> None:
         update={"camera": spec.camera.model_copy(update={"position_m": (1.0, -8.0, 3.0)})}
     )
     with pytest.raises(DataError, match="camera label"):
-        build_controls("camera_motion", CameraMotionParams(), rendered(spec), reference=rendered(other))
+        build_controls(
+            "camera_motion", control_params("camera_motion"), rendered(spec), reference=rendered(other)
+        )
 
 
 def test_camera_motion_reference_is_the_other_scene_and_camera_video_is_optional() -> None:
@@ -326,7 +352,7 @@ def test_camera_motion_reference_is_the_other_scene_and_camera_video_is_optional
     reference_spec = spec.model_copy(update={"variant": "reference"})
     target, reference = rendered(spec, seed=1), rendered(reference_spec, seed=2)
     result = build_controls(
-        "camera_motion", CameraMotionParams(camera_video="rays"), target, reference=reference
+        "camera_motion", control_params("camera_motion", camera_video="rays"), target, reference=reference
     )
     assert result.reference_video is not None
     expected = reference.frames_rgb.reshape(9, 32, 2, 32, 2, 3).mean(axis=(2, 4))
@@ -339,7 +365,7 @@ def test_camera_motion_reference_is_the_other_scene_and_camera_video_is_optional
 
 def test_union_depth_tracks_stores_both_controls_and_draws_tracks_over_depth() -> None:
     clip = rendered(tiny_spec(), synthetic_tracks(9))
-    result = build_controls("union", UnionParams(rule="depth_tracks"), clip)
+    result = build_controls("union", control_params("union", rule="depth_tracks"), clip)
     assert sorted(result.controls) == ["depth", "motion_track"]
     assert result.reference_video is not None
     far_from_tracks = (slice(None), slice(56, 64), slice(0, 6))
@@ -351,7 +377,7 @@ def test_union_depth_tracks_stores_both_controls_and_draws_tracks_over_depth() -
 
 def test_union_first_frame_tracks_holds_the_first_frame() -> None:
     clip = rendered(tiny_spec(), synthetic_tracks(9))
-    result = build_controls("union", UnionParams(rule="first_frame_tracks"), clip)
+    result = build_controls("union", control_params("union", rule="first_frame_tracks"), clip)
     assert result.controls["first_frame"].shape == (1, 64, 64, 3)
     assert result.reference_video is not None
     np.testing.assert_array_equal(result.reference_video[8, 60:, :4], clip.frames_rgb[0, 60:, :4])

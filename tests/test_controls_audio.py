@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from synthgen.audio import synthesize
-from synthgen.controls import AudioToVideoParams, build_controls
-from synthgen.controls.audio_job import event_frames, source_frames
-from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
+from synthgen.controls import build_controls
+from synthgen.controls.signals.beats import event_frames, source_frames
+from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSpec, ObjectSpec
 from synthgen.errors import DataError
 from synthgen.labels.compute import compute_labels
 from synthgen.render.types import RenderedClip
+from tests.conftest import clip_settings, render_spec
+from tests.control_helpers import control_params
 
 KINDS = [
     ("bounce", 1, "beat"),
@@ -29,7 +31,7 @@ def audio_spec(kind: str, target_id: int, source: str, snap: bool = True, bpm: f
         clip_index=0,
         scene="test",
         control="audio_to_video",
-        clip=ClipSettings(width=64, height=64, num_frames=41, fps=24.0),
+        clip=clip_settings(width=64, height=64, num_frames=41, fps=24.0),
         objects=(ObjectSpec(object_id=1, name="ball"),),
         audio=AudioSpec(
             sample_rate=48000,
@@ -38,6 +40,7 @@ def audio_spec(kind: str, target_id: int, source: str, snap: bool = True, bpm: f
             instruments=("kick", "snare", "hat_closed"),
             bindings=(BindingSpec(kind=kind, target_id=target_id, source=source, amount=0.5),),  # type: ignore[arg-type]
         ),
+        render=render_spec(),
     )
 
 
@@ -83,7 +86,7 @@ def test_audio_to_video_row_labels_name_the_driven_object() -> None:
         None,
         0.0,
     )
-    result = build_controls("audio_to_video", AudioToVideoParams(), clip, audio=audio)
+    result = build_controls("audio_to_video", control_params("audio_to_video"), clip, audio=audio)
     assert result.reference_video is None
     assert result.pairing["bindings"][0]["target"] == "ball"
     np.testing.assert_array_equal(result.labels["binding_target_ids"], [1])
@@ -106,4 +109,4 @@ def test_audio_to_video_without_bindings_raises_data_error() -> None:
         0.0,
     )
     with pytest.raises(DataError, match=r"audio\.bindings"):
-        build_controls("audio_to_video", AudioToVideoParams(), clip, audio=audio)
+        build_controls("audio_to_video", control_params("audio_to_video"), clip, audio=audio)

@@ -1,4 +1,5 @@
-"""synthgen lint: each rule rejects its kind of ambiguous pair and passes a clean one; CLI exit code + report."""
+"""synthgen lint: each rule rejects its kind of ambiguous pair and passes a clean one; a job's rules apply to
+its rows only; CLI exit code + report; thresholds from the packaged YAML."""
 
 from __future__ import annotations
 
@@ -10,38 +11,46 @@ import numpy as np
 import pytest
 
 from synthgen.cli.main import main
-from synthgen.dataset.lint import (
+from synthgen.controls.rules import (
+    CAMERA_BARELY_MOVES,
+    OBJECTS_BARELY_MOVE,
+    OBJECTS_OUT_OF_VIEW,
+    TRACKS_RARELY_VISIBLE,
+    UNFOLLOWED_BEATS,
     LintThresholds,
     beats_followed,
     camera_motion_amount,
-    check_alignment,
-    check_beats,
+)
+from synthgen.dataset.lint import (
+    MISALIGNED_REFERENCE,
+    check_clip,
     check_identical,
-    check_motion,
-    check_tracks,
-    check_view,
+    default_thresholds,
     lint_clips,
+    packaged_thresholds,
     parse_thresholds,
     reference_thumbnail,
 )
-from synthgen.dataset.rows import ROW_FIELDS
-from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec, OrbitMove, StaticPath
+from synthgen.dataset.rows import ClipRow
+from synthgen.describe.spec import CameraSpec, ClipSpec, ObjectSpec, OrbitMove, StaticPath
 from synthgen.errors import ConfigError
 from synthgen.labels.compute import compute_labels
 from synthgen.pipeline.clip import label_arrays
+from tests.conftest import clip_settings, render_spec
 
-T = LintThresholds()
+T = default_thresholds()
 
 
 def clip_row(
     index: int = 0, job: str = "motion_track", motion_px: float = 10.0, seed: int = 0, **spec_updates: Any
-) -> dict[str, Any]:
-    """A decoded row as open_dataset yields it: scalars, labels with the label_ prefix, reference video."""
+) -> ClipRow:
+    """A row with exact camera labels of a static object and six synthetic tracks moving ``motion_px``."""
     spec = ClipSpec(
         dataset_seed=0,
         clip_index=index,
         scene="test",
-        clip=ClipSettings(width=64, height=64, num_frames=9, fps=24.0),
+        clip=clip_settings(width=64, height=64, num_frames=9, fps=24.0),
+        render=render_spec(),
         objects=(ObjectSpec(object_id=1, name="a", path=StaticPath(position_m=(0.0, 0.0, 0.5))),),
         **spec_updates,
     )
@@ -56,24 +65,31 @@ def clip_row(
         tracks_behind_camera=np.zeros((9, 6), bool),
     )
     rng = np.random.default_rng(seed)
-    row: dict[str, Any] = {
-        "clip_id": spec.clip_id,
-        "clip_index": index,
-        "control_job": job,
-        "spec_json": spec.to_json(),
-        "reference_spec_json": None,
-        "fps": 24.0,
-        "num_frames": 9,
-        "height": 64,
-        "width": 64,
-        "reference_video": rng.integers(0, 256, (9, 64, 64, 3), dtype=np.uint8),
-        "reference_downscale": 1,
-        "reference_temporal_factor": 1,
-        "audio_sample_rate": None,
-        "audio_num_samples": None,
-    }
-    row.update({f"label_{name}": value for name, value in labels.items()})
-    return row
+    return ClipRow(
+        clip_id=spec.clip_id,
+        clip_index=index,
+        dataset_name="synthgen",
+        dataset_seed=0,
+        scene="test",
+        control_job=job,
+        spec_json=spec.to_json(),
+        reference_spec_json=None,
+        caption="a test clip",
+        fps=24.0,
+        num_frames=9,
+        height=64,
+        width=64,
+        video=np.zeros((9, 64, 64, 3), np.uint8),
+        reference_video=rng.integers(0, 256, (9, 64, 64, 3), dtype=np.uint8),
+        controls={},
+        reference_downscale=1,
+        reference_temporal_factor=1,
+        audio=None,
+        audio_sample_rate=None,
+        labels=labels,
+        pairing={"job": job},
+        timings_s={},
+    )
 
 
 def rules_of(findings: list[Any]) -> set[str]:
@@ -87,36 +103,42 @@ def test_clean_clip_has_no_findings() -> None:
 
 def test_tracks_visible_in_too_few_frames_are_rejected() -> None:
     row = clip_row()
-    row["label_tracks_occluded"][:6] = True
-    assert rules_of(check_tracks(row, T)) == {"tracks_rarely_visible"}
+    row.labels["tracks_occluded"][:6] = True
+    assert rules_of(TRACKS_RARELY_VISIBLE(row, T)) == {"tracks_rarely_visible"}
 
 
-def test_track_rule_does_not_apply_to_depth_jobs() -> None:
-    row = clip_row(job="depth")
-    row["label_tracks_occluded"][:] = True
-    assert check_tracks(row, T) == []
+def test_track_rule_applies_to_track_jobs_only() -> None:
+    for job, expected in [
+        ("motion_track", True),
+        ("union", True),
+        ("depth", False),
+        ("camera_motion", False),
+    ]:
+        row = clip_row(job=job)
+        row.labels["tracks_occluded"][:] = True
+        assert ("tracks_rarely_visible" in rules_of(check_clip(row, T))) is expected, job
 
 
 def test_near_zero_track_motion_is_rejected() -> None:
-    assert rules_of(check_motion(clip_row(motion_px=0.5), T)) == {"near_zero_motion"}
+    assert rules_of(OBJECTS_BARELY_MOVE(clip_row(motion_px=0.5), T)) == {"near_zero_motion"}
 
 
 def test_static_camera_is_rejected_for_camera_motion() -> None:
-    assert rules_of(check_motion(clip_row(job="camera_motion"), T)) == {"near_zero_motion"}
+    assert rules_of(CAMERA_BARELY_MOVES(clip_row(), T)) == {"near_zero_motion"}
+    assert "near_zero_motion" in rules_of(check_clip(clip_row(job="camera_motion"), T))
 
 
 def test_orbiting_camera_passes_for_camera_motion() -> None:
-    from synthgen.describe.spec import CameraSpec
-
     row = clip_row(job="camera_motion", camera=CameraSpec(moves=(OrbitMove(amount=30.0),)))
-    assert check_motion(row, T) == []
+    assert CAMERA_BARELY_MOVES(row, T) == []
+    assert "near_zero_motion" not in rules_of(check_clip(row, T))
 
 
 def test_one_clearly_moving_object_is_enough_motion() -> None:
     row = clip_row(motion_px=0.0)
-    row["label_tracks_object_id"] = np.array([0, 0, 0, 0, 1, 1])
-    row["label_tracks_xy_px"][:, 4:, 0] += np.arange(9)[:, None] * 1.0
-    assert check_motion(row, T) == []
+    labels = {**row.labels, "tracks_object_id": np.array([0, 0, 0, 0, 1, 1])}
+    labels["tracks_xy_px"][:, 4:, 0] += np.arange(9)[:, None] * 1.0
+    assert OBJECTS_BARELY_MOVE(row.replace(labels=labels), T) == []
 
 
 def test_camera_motion_amount_measures_rotation_in_degrees() -> None:
@@ -130,57 +152,80 @@ def test_camera_motion_amount_measures_rotation_in_degrees() -> None:
 
 def test_reference_identical_across_most_clips_is_rejected() -> None:
     rows = [clip_row(i, seed=0) for i in range(4)]
-    thumbs = {r["clip_id"]: reference_thumbnail(r["reference_video"]) for r in rows}
+    thumbs = {
+        r.clip_id: reference_thumbnail(r.reference_video) for r in rows if r.reference_video is not None
+    }
     assert len(check_identical(thumbs, T)) == 4
 
 
 def test_misaligned_reference_frame_count_is_rejected() -> None:
     row = clip_row()
-    row["reference_video"] = row["reference_video"][:5]
-    findings = check_alignment(row, T)
+    assert row.reference_video is not None
+    findings = MISALIGNED_REFERENCE(row.replace(reference_video=row.reference_video[:5]), T)
     assert rules_of(findings) == {"misaligned_reference"}
     assert "(5, 64, 64)" in findings[0].message
 
 
 def test_reference_size_must_follow_the_downscale_factor() -> None:
-    row = clip_row()
-    row["reference_downscale"] = 2
-    assert rules_of(check_alignment(row, T)) == {"misaligned_reference"}
-    row["reference_video"] = row["reference_video"][:, ::2, ::2]
-    assert check_alignment(row, T) == []
+    row = clip_row().replace(reference_downscale=2)
+    assert rules_of(MISALIGNED_REFERENCE(row, T)) == {"misaligned_reference"}
+    assert row.reference_video is not None
+    assert MISALIGNED_REFERENCE(row.replace(reference_video=row.reference_video[:, ::2, ::2]), T) == []
 
 
 def test_reference_scene_with_other_fps_is_rejected() -> None:
     row = clip_row(job="camera_motion")
-    other = json.loads(row["spec_json"])
+    other = json.loads(row.spec_json)
     other["clip"]["fps"] = 25.0
-    row["reference_spec_json"] = json.dumps(other)
-    assert rules_of(check_alignment(row, T)) == {"misaligned_reference"}
+    row = row.replace(reference_spec_json=json.dumps(other))
+    assert rules_of(MISALIGNED_REFERENCE(row, T)) == {"misaligned_reference"}
+
+
+def test_a_missing_condition_is_misaligned_per_the_jobs_trainer_roles() -> None:
+    without_reference = clip_row().replace(reference_video=None)
+    assert [f.message for f in MISALIGNED_REFERENCE(without_reference, T)] == ["no reference video"]
+    audio_job = clip_row(job="audio_to_video").replace(reference_video=None)
+    assert [f.message for f in MISALIGNED_REFERENCE(audio_job, T)] == ["audio_to_video clip without audio"]
+
+
+def test_audio_length_must_match_the_clip() -> None:
+    samples = np.zeros(9 * 2000 + 3, np.float32)  # 9 frames at 24 fps need 18000 samples at 48 kHz
+    row = clip_row(job="audio_to_video").replace(reference_video=None, audio=samples, audio_sample_rate=48000)
+    assert "audio has 18003 samples" in MISALIGNED_REFERENCE(row, T)[0].message
+    assert MISALIGNED_REFERENCE(row.replace(audio=samples[:18000]), T) == []
 
 
 def test_camera_path_leaving_all_objects_out_of_view_is_rejected() -> None:
     row = clip_row()
-    row["label_position_m"] = row["label_position_m"] + np.array([0.0, -20.0, 0.0])  # behind the camera
-    assert rules_of(check_view(row, T)) == {"objects_out_of_view"}
+    behind = {**row.labels, "position_m": row.labels["position_m"] + np.array([0.0, -20.0, 0.0])}
+    assert rules_of(OBJECTS_OUT_OF_VIEW(row.replace(labels=behind), T)) == {"objects_out_of_view"}
 
 
 def test_objects_in_view_pass() -> None:
-    assert check_view(clip_row(), T) == []
+    assert OBJECTS_OUT_OF_VIEW(clip_row(), T) == []
 
 
 def test_beats_without_motion_events_are_rejected() -> None:
     row = clip_row(job="audio_to_video")
     sources = np.zeros((1, 9), bool)
     sources[0, [0, 4, 8]] = True
-    row["label_binding_source_frames"] = sources
-    row["label_binding_event_frames"] = np.zeros((1, 9), bool)
-    assert rules_of(check_beats(row, T)) == {"unfollowed_beats"}
-    row["label_binding_event_frames"] = sources.copy()
-    assert check_beats(row, T) == []
+    unfollowed = row.replace(
+        labels={
+            **row.labels,
+            "binding_source_frames": sources,
+            "binding_event_frames": np.zeros((1, 9), bool),
+        }
+    )
+    assert rules_of(UNFOLLOWED_BEATS(unfollowed, T)) == {"unfollowed_beats"}
+    followed = row.replace(
+        labels={**row.labels, "binding_source_frames": sources, "binding_event_frames": sources.copy()}
+    )
+    assert UNFOLLOWED_BEATS(followed, T) == []
 
 
-def test_audio_clip_without_bindings_is_rejected() -> None:
-    assert rules_of(check_beats(clip_row(job="audio_to_video"), T)) == {"unfollowed_beats"}
+def test_audio_clip_without_bindings_is_rejected_and_only_audio_jobs_check_beats() -> None:
+    assert "unfollowed_beats" in rules_of(check_clip(clip_row(job="audio_to_video"), T))
+    assert "unfollowed_beats" not in rules_of(check_clip(clip_row(job="motion_track"), T))
 
 
 def test_beats_followed_counts_events_within_tolerance() -> None:
@@ -191,38 +236,52 @@ def test_beats_followed_counts_events_within_tolerance() -> None:
 
 
 def test_warn_only_turns_a_rule_into_a_warning() -> None:
-    thresholds = parse_thresholds({"warn_only": ["near_zero_motion"]})
-    findings = check_motion(clip_row(motion_px=0.0), thresholds)
+    thresholds = default_thresholds(warn_only=["near_zero_motion"])
+    findings = OBJECTS_BARELY_MOVE(clip_row(motion_px=0.0), thresholds)
     assert [f.level for f in findings] == ["warning"]
+
+
+def test_findings_of_a_clip_are_listed_in_report_order() -> None:
+    row = clip_row(motion_px=0.0)
+    row.labels["tracks_occluded"][:] = True
+    report = lint_clips([row.replace(reference_video=None)], T)
+    assert [f.rule for f in report.findings] == [
+        "tracks_rarely_visible",
+        "near_zero_motion",
+        "misaligned_reference",
+    ]
 
 
 def test_an_unknown_warn_only_rule_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^control\.lint\.warn_only='nope': not a rule"):
-        parse_thresholds({"warn_only": ["nope"]})
+        default_thresholds(warn_only=["nope"])
 
 
 def test_bad_threshold_raises_config_error_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"control\.lint\.min_motion_px"):
-        parse_thresholds({"min_motion_px": -1})
+        default_thresholds(min_motion_px=-1)
+
+
+def test_thresholds_have_no_defaults_of_their_own() -> None:
+    assert all(field.is_required() for field in LintThresholds.model_fields.values())
+    with pytest.raises(ConfigError, match=r"^control\.lint\.\w+: Field required"):
+        parse_thresholds({"min_motion_px": 1.0})
+
+
+def test_packaged_thresholds_are_what_the_generator_config_holds() -> None:
+    from tests.conftest import packaged_defaults
+
+    assert packaged_thresholds() == packaged_defaults().control.lint
+    assert set(packaged_thresholds()) == set(LintThresholds.model_fields)
 
 
 # --------------------------------------------------------------------------------- CLI, real shards
 
 
-def shard_row(index: int, motion_px: float) -> dict[str, Any]:
+def shard_row(index: int, motion_px: float) -> ClipRow:
     row = clip_row(index, motion_px=motion_px, seed=index)
-    labels = {k.removeprefix("label_"): v for k, v in row.items() if k.startswith("label_")}
-    return {
-        **{k: v for k, v in row.items() if not k.startswith("label_") and k in ROW_FIELDS},
-        "dataset_name": "lint",
-        "dataset_seed": 0,
-        "scene": "test",
-        "caption": "a test clip",
-        "video": np.zeros((9, 64, 64, 3), np.uint8),
-        "controls": {"motion_track": row["reference_video"]},
-        "labels": labels,
-        "pairing": {"job": "motion_track"},
-    }
+    assert row.reference_video is not None
+    return row.replace(dataset_name="lint", controls={"motion_track": row.reference_video})
 
 
 @pytest.fixture
@@ -231,7 +290,7 @@ def dataset(tmp_path: Path) -> Path:
 
     root = tmp_path / "ds"
     hidden = shard_row(3, 10.0)
-    hidden["labels"]["tracks_occluded"][:] = True
+    hidden.labels["tracks_occluded"][:] = True
     rows = [shard_row(0, 10.0), shard_row(1, 0.0), shard_row(2, 12.0), hidden]
     config = {"control": {"job": "motion_track", "lint": {"min_motion_px": 3.0}}}
     write_dataset(rows, root, num_clips=4, config=config)
@@ -248,7 +307,19 @@ def test_lint_cli_exit_code_and_report_name_the_rejected_clips(
     assert report["clips"]["synthgen-000001"]["findings"][0]["rule"] == "near_zero_motion"
     assert "tracks_rarely_visible" in {f["rule"] for f in report["clips"]["synthgen-000003"]["findings"]}
     assert report["thresholds"]["min_motion_px"] == 3.0  # from the dataset's config
+    assert report["thresholds"]["min_visible_tracks"] == packaged_thresholds()["min_visible_tracks"]
     assert "near_zero_motion" in capsys.readouterr().out
+
+
+def test_lint_cli_of_a_dataset_without_records_uses_the_packaged_thresholds(dataset: Path) -> None:
+    (dataset / "_manifest.json").unlink()
+    (dataset / "_dataset.json").unlink()
+    main(["lint", str(dataset)])
+    report = json.loads((dataset / "lint_report.json").read_text())
+    assert report["thresholds"] == {
+        **packaged_thresholds(),
+        "warn_only": list(packaged_thresholds()["warn_only"]),
+    }
 
 
 def test_lint_cli_flags_override_the_dataset_thresholds(dataset: Path, tmp_path: Path) -> None:
@@ -273,7 +344,6 @@ def test_lint_cli_of_a_manifest_that_is_no_object_is_one_line(
 ) -> None:
     (dataset / "_manifest.json").write_text("[]")
     assert main(["lint", str(dataset)]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"synthgen lint: error: {dataset / '_manifest.json'}: malformed manifest "
-        "(list indices must be integers or slices, not str)"
-    ]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"synthgen lint: error: {dataset / '_manifest.json'}: malformed")

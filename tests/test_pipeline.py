@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthgen.controls.draw import intensity_centroid_xy_px
+from synthgen.controls.signals.draw import intensity_centroid_xy_px
 from synthgen.dataset import LABEL_DIMS, open_dataset
 from synthgen.dataset.schema import CONTROL_PREFIX
 from synthgen.describe.spec import ClipSpec

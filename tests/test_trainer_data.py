@@ -61,15 +61,13 @@ def test_audio_to_video_uses_the_audio_as_reference() -> None:
 
 
 def test_reference_that_is_not_an_integer_downscale_is_a_config_error() -> None:
-    row = square_row(0)
-    row["reference_video"] = np.zeros((9, 48, 48, 3), dtype=np.uint8)
+    row = square_row(0).replace(reference_video=np.zeros((9, 48, 48, 3), dtype=np.uint8))
     with pytest.raises(ConfigError, match="not one integer downscale factor"):
         data.row_to_example(row, "motion_track", "row 0")
 
 
 def test_reference_downscale_disagreeing_with_the_row_is_a_config_error() -> None:
-    row = square_row(0, reference_downscale=2)
-    row["reference_downscale"] = 4
+    row = square_row(0, reference_downscale=2).replace(reference_downscale=4)
     with pytest.raises(ConfigError, match="reference_downscale=4"):
         data.row_to_example(row, "motion_track", "row 0")
 

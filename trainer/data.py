@@ -1,6 +1,7 @@
 """Training data: shard rows -> (reference, target, caption, audio) -> resolution buckets -> cached latents.
 
-A control job decides which columns play which role (``CONTROL_JOBS``). Clips are resized (cover) and
+The control job decides which row fields play which role (``ControlJob.trainer_roles`` in
+``synthgen.controls``): the reference video or the audio conditions the target. Clips are resized (cover) and
 centre-cropped to a bucket ``WxHxF`` (sides multiples of 32, frames 8k+1), encoded once with the video VAE
 (and the audio VAE for audio-conditioned jobs) and the text path, and written to a cache folder whose name is
 a hash of everything that shapes its contents (model, encoders, buckets, control job, the shards' bytes), so
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from synthgen.controls import TrainerRoles, get_job, job_names
+from synthgen.dataset.rows import ClipRow
 from synthgen.errors import ConfigError, DataError
 from synthgen.fileio import atomic_write_bytes, atomic_write_json
 
@@ -29,36 +32,6 @@ from .ic import audio_num_latent_frames
 from .model import ModelBundle
 
 CACHE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class ControlJob:
-    """Which row columns a control job trains on: a reference video, the audio as reference, or both."""
-
-    reference_video: bool
-    audio_reference: bool
-
-
-CONTROL_JOBS: dict[str, ControlJob] = {
-    "motion_track": ControlJob(reference_video=True, audio_reference=False),
-    "camera_motion": ControlJob(reference_video=True, audio_reference=False),
-    "depth": ControlJob(reference_video=True, audio_reference=False),
-    "union": ControlJob(reference_video=True, audio_reference=False),
-    "audio_to_video": ControlJob(reference_video=False, audio_reference=True),
-}
-
-ROW_COLUMNS = [
-    "clip_id",
-    "control_job",
-    "caption",
-    "fps",
-    "video",
-    "reference_video",
-    "reference_downscale",
-    "reference_temporal_factor",
-    "audio",
-    "audio_sample_rate",
-]
 
 
 @dataclass(frozen=True)
@@ -103,39 +76,41 @@ class Example:
     audio_is_reference: bool
 
 
-def row_to_example(row: dict[str, Any], control: str, where: str) -> Example:
-    """Map a shard row to the roles of ``control``; a row of another job or without its inputs is an error."""
-    if control not in CONTROL_JOBS:
-        raise ConfigError(f"data.control={control!r}: must be one of {sorted(CONTROL_JOBS)}")
-    job = CONTROL_JOBS[control]
-    row_job = row.get("control_job")
-    if row_job != control:
+def trainer_roles(control: str) -> TrainerRoles:
+    """The roles of control job ``control`` (``data.control``); ConfigError naming ``data.control`` when no
+    such job is registered."""
+    if control not in job_names():
+        raise ConfigError(f"data.control={control!r}: must be one of {list(job_names())}")
+    return get_job(control).trainer_roles
+
+
+def row_to_example(row: ClipRow, control: str, where: str) -> Example:
+    """Map a dataset row to the roles of ``control``; a row of another job or without its inputs is an error."""
+    roles = trainer_roles(control)
+    if row.control_job != control:
         raise ConfigError(
-            f"data.control={control!r}: {where} is a {row_job!r} clip (one control job per dataset)"
+            f"data.control={control!r}: {where} is a {row.control_job!r} clip (one control job per dataset)"
         )
-    target = np.asarray(row["video"])
-    reference = row.get("reference_video")
-    if job.reference_video and reference is None:
+    target = np.asarray(row.video)
+    reference = None if row.reference_video is None else np.asarray(row.reference_video)
+    if roles.reference_video and reference is None:
         raise DataError(f"{where}: control job {control!r} needs reference_video, which is empty")
-    audio = row.get("audio")
-    if job.audio_reference and audio is None:
+    if roles.audio_reference and row.audio is None:
         raise DataError(f"{where}: control job {control!r} needs audio, which is empty")
-    downscale = int(row.get("reference_downscale") or 1)
-    temporal = int(row.get("reference_temporal_factor") or 1)
-    if reference is not None and job.reference_video:
-        reference = np.asarray(reference)
+    downscale, temporal = int(row.reference_downscale), int(row.reference_temporal_factor)
+    if reference is not None and roles.reference_video:
         check_reference_ratio(target.shape, reference.shape, downscale, temporal, where)
     return Example(
-        clip_id=str(row.get("clip_id", where)),
-        caption=str(row.get("caption") or ""),
-        fps=float(row.get("fps") or 24.0),
+        clip_id=row.clip_id,
+        caption=row.caption,
+        fps=float(row.fps),
         target=target,
-        reference=reference if job.reference_video else None,
-        audio=None if audio is None else np.asarray(audio, dtype=np.float32),
-        audio_sample_rate=None if row.get("audio_sample_rate") is None else int(row["audio_sample_rate"]),
+        reference=reference if roles.reference_video else None,
+        audio=None if row.audio is None else np.asarray(row.audio, dtype=np.float32),
+        audio_sample_rate=None if row.audio_sample_rate is None else int(row.audio_sample_rate),
         reference_downscale=downscale,
         reference_temporal_factor=temporal,
-        audio_is_reference=job.audio_reference,
+        audio_is_reference=roles.audio_reference,
     )
 
 
@@ -321,16 +296,16 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Stream the rows of a synthgen dataset with the columns training needs."""
-    from synthgen.dataset import open_dataset
+def iter_rows(path: str | Path) -> Iterator[ClipRow]:
+    """Stream the rows of the synthgen dataset at ``path`` as decoded ``ClipRow``s."""
+    from synthgen.dataset.reader import iter_rows as read_rows
 
     require_dataset_folder(path)
-    yield from open_dataset(str(path), columns=ROW_COLUMNS)
+    yield from read_rows(str(path))
 
 
 def build_cache(
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[ClipRow],
     bundle: ModelBundle,
     *,
     cache_dir: Path,
@@ -352,13 +327,13 @@ def build_cache(
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
-    iterator: Iterable[dict[str, Any]] = rows
+    iterator: Iterable[ClipRow] = rows
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(rows, desc="encode", unit="clip")
     for position, row in enumerate(iterator):
-        where = f"row {position} ({row.get('clip_id', '?')})"
+        where = f"row {position} ({row.clip_id})"
         example = row_to_example(row, control, where)
         name = f"{position:06d}.pt"
         names.append(name)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.controls import get_job
 from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.testing import example_row
 from synthgen.describe.spec import clip_rng
@@ -85,13 +86,14 @@ def square_row(
         width=width,
         fps=fps,
     )
-    audio_only = control == "audio_to_video"
+    # A job conditioned on audio gets the row's audio and no reference video (its roles, synthgen.controls).
+    video_reference = get_job(control).trainer_roles.reference_video
     return row.replace(
         control_job=control,
         caption=CAPTION,
         video=target.astype(np.uint8),
-        reference_video=None if audio_only else reference.astype(np.uint8),
-        controls={} if audio_only else {"tracks": reference.astype(np.uint8)},
+        reference_video=reference.astype(np.uint8) if video_reference else None,
+        controls={"tracks": reference.astype(np.uint8)} if video_reference else {},
         reference_downscale=reference_downscale,
     )
 

@@ -1,7 +1,8 @@
 """``synthgen lint PATH``: flag ambiguous reference/target pairs, clip by clip, and write a JSON report.
 
-Thresholds come from the dataset's own config (``control.lint`` in ``_manifest.json``), then from
-``--thresholds FILE`` (JSON or YAML mapping), then from flags such as ``--min-motion-px 1.5``.
+Thresholds are the packaged ``conf/lint/default.yaml``, overridden by the dataset's own config
+(``control.lint`` of the config it was generated from), then by ``--thresholds FILE`` (JSON or YAML
+mapping), then by flags such as ``--min-motion-px 1.5``.
 Exit code: 0 when no clip is rejected, 1 when some clip has an error finding (or, with ``--strict``, any
 finding), 2 on unreadable input.
 """
@@ -14,8 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from synthgen.dataset.lint import RULES, LintThresholds, lint_dataset, parse_thresholds
+from synthgen.controls.rules import LintThresholds
+from synthgen.dataset.lint import lint_dataset, packaged_thresholds, parse_thresholds, rule_names
+from synthgen.dataset.store import DatasetStore
 from synthgen.errors import ConfigError
+from synthgen.fileio import atomic_write_text
 
 
 def _flag(name: str) -> str:
@@ -29,10 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thresholds", default=None, help="JSON/YAML file of thresholds (control.lint keys)")
     parser.add_argument("--strict", action="store_true", help="warnings also make the exit code 1")
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+    packaged = packaged_thresholds()
     for name, field in LintThresholds.model_fields.items():
         if name == "warn_only":
             parser.add_argument(
-                "--warn-only", nargs="*", default=None, choices=RULES, help="rules reported as warnings only"
+                "--warn-only",
+                nargs="*",
+                default=None,
+                choices=rule_names(),
+                help="rules reported as warnings only",
             )
             continue
         kind = int if field.annotation is int else float
@@ -41,20 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             type=kind,
             default=None,
             dest=name,
-            help=field.description or f"default {field.default}",
+            help=f"{field.description} (packaged: {packaged.get(name)})",
         )
 
 
-def _manifest_thresholds(path: str) -> dict[str, Any]:
-    manifest = Path(path) / "_manifest.json"
-    if not manifest.is_file():
-        return {}
-    try:
-        body = json.loads(manifest.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
-    config = body.get("config", {}) if isinstance(body, dict) else {}
-    control = config.get("control", {}) if isinstance(config, dict) else {}
+def _dataset_thresholds(path: str) -> dict[str, Any]:
+    """``control.lint`` of the config the dataset was generated from ({} when it records none)."""
+    control = DatasetStore(path).config().get("control", {})
     lint = control.get("lint", {}) if isinstance(control, dict) else {}
     return dict(lint) if isinstance(lint, dict) else {}
 
@@ -78,8 +80,8 @@ def _file_thresholds(path: str) -> dict[str, Any]:
 
 
 def resolve_thresholds(args: argparse.Namespace) -> LintThresholds:
-    """Dataset config, then ``--thresholds`` file, then individual flags (later wins)."""
-    values = _manifest_thresholds(args.path)
+    """Packaged defaults, then the dataset's config, then ``--thresholds`` file, then flags (later wins)."""
+    values = {**packaged_thresholds(), **_dataset_thresholds(args.path)}
     if args.thresholds:
         values.update(_file_thresholds(args.thresholds))
     for name in LintThresholds.model_fields:
@@ -94,10 +96,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds = resolve_thresholds(args)
     report = lint_dataset(args.path, thresholds)
     report_path = Path(args.report) if args.report else Path(args.path) / "lint_report.json"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = report_path.with_name(f".{report_path.name}.tmp")
-    tmp.write_text(report.to_json(args.path) + "\n", encoding="utf-8")
-    tmp.replace(report_path)
+    atomic_write_text(report_path, report.to_json(args.path) + "\n")
     if not args.quiet:
         for finding in report.findings:
             print(f"{finding.clip_id}: {finding.level}: {finding.rule}: {finding.message}")

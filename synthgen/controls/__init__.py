@@ -1,45 +1,61 @@
-"""Control signals for IC-LoRA jobs: track overlays, depth videos, camera-parameter videos, audio pairing.
+"""Control jobs for IC-LoRAs: one module per job, found by name through a registry.
 
-Numpy only. ``build_controls`` dispatches a control job to its builder; the drawing and mapping functions
-are public so previews and notebooks can reuse them. Conventions: docs/controls.md.
+Numpy only. ``get_job(name)`` gives the ``ControlJob`` (``synthgen.controls.job``): its parameters, what it
+needs, ``build``, caption phrase, lint rules, export columns and trainer roles. The signals the jobs draw
+(track overlays, depth videos, camera-parameter videos, beat facts) live in ``synthgen.controls.signals``
+and are public so previews and notebooks can reuse them. Conventions: docs/controls.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from synthgen.controls.audio_job import AudioClipLike, build_audio_to_video
-from synthgen.controls.camera_video import camera_video, scaled_intrinsics
-from synthgen.controls.depth import depth_range_m, depth_video, inverse_depth_unit
-from synthgen.controls.draw import draw_capsules, track_colors_rgb
-from synthgen.controls.jobs import (
-    ControlResult,
-    RenderedLike,
-    build_camera_motion,
-    build_depth,
-    build_motion_track,
-    build_union,
-)
-from synthgen.controls.params import (
-    AudioToVideoParams,
-    CameraMotionParams,
+# Importing a job module registers its job; a new built-in job adds its module here.
+from synthgen.controls import audio_to_video, camera_motion, depth, motion_track, union  # noqa: F401
+from synthgen.controls.audio_to_video import AudioToVideoParams
+from synthgen.controls.camera_motion import CameraMotionParams
+from synthgen.controls.depth import DepthParams
+from synthgen.controls.job import (
+    AudioClipLike,
     CaptionParams,
-    DepthParams,
-    MotionTrackParams,
-    UnionParams,
+    ControlJob,
+    ControlResult,
+    ExportColumns,
+    JobParams,
+    RenderedLike,
+    TrainerRoles,
+    build_controls,
+    get_job,
+    job_names,
     parse_job_params,
+    register,
+    unregister,
 )
-from synthgen.controls.resample import reference_shape, to_reference
-from synthgen.controls.tracks import draw_track_overlay, select_tracks, visible_mask
-from synthgen.errors import ConfigError
+from synthgen.controls.motion_track import MotionTrackParams, TrackStyle
+from synthgen.controls.rules import Finding, LintRow, LintRule, LintThresholds
+from synthgen.controls.signals.camera import camera_video, scaled_intrinsics
+from synthgen.controls.signals.depth import depth_range_m, depth_video, inverse_depth_unit
+from synthgen.controls.signals.draw import draw_capsules, track_colors_rgb
+from synthgen.controls.signals.resample import reference_shape, to_reference
+from synthgen.controls.signals.tracks import draw_track_overlay, select_tracks, visible_mask
+from synthgen.controls.union import UnionParams
 
 __all__ = [
+    "AudioClipLike",
     "AudioToVideoParams",
     "CameraMotionParams",
     "CaptionParams",
+    "ControlJob",
     "ControlResult",
     "DepthParams",
+    "ExportColumns",
+    "Finding",
+    "JobParams",
+    "LintRow",
+    "LintRule",
+    "LintThresholds",
     "MotionTrackParams",
+    "RenderedLike",
+    "TrackStyle",
+    "TrainerRoles",
     "UnionParams",
     "build_controls",
     "camera_video",
@@ -47,42 +63,16 @@ __all__ = [
     "depth_video",
     "draw_capsules",
     "draw_track_overlay",
+    "get_job",
     "inverse_depth_unit",
+    "job_names",
     "parse_job_params",
     "reference_shape",
+    "register",
     "scaled_intrinsics",
     "select_tracks",
     "to_reference",
     "track_colors_rgb",
+    "unregister",
     "visible_mask",
 ]
-
-
-def build_controls(
-    job: str,
-    params: Any,
-    target: RenderedLike,
-    *,
-    reference: RenderedLike | None = None,
-    audio: AudioClipLike | None = None,
-) -> ControlResult:
-    """Build the controls of ``job`` from validated ``params`` (``parse_job_params``).
-
-    ``reference`` is the rendered paired scene (``camera_motion`` only); ``audio`` the clip's audio
-    (``audio_to_video`` only).
-    """
-    if job == "motion_track" and isinstance(params, MotionTrackParams):
-        return build_motion_track(target, params)
-    if job == "depth" and isinstance(params, DepthParams):
-        return build_depth(target, params)
-    if job == "union" and isinstance(params, UnionParams):
-        return build_union(target, params)
-    if job == "camera_motion" and isinstance(params, CameraMotionParams):
-        if reference is None:
-            raise ConfigError("control.job='camera_motion': needs the rendered reference scene")
-        return build_camera_motion(target, reference, params)
-    if job == "audio_to_video" and isinstance(params, AudioToVideoParams):
-        if audio is None:
-            raise ConfigError("control.job='audio_to_video': needs audio (audio.enabled=true)")
-        return build_audio_to_video(target, audio, params)
-    raise ConfigError(f"control.job={job!r}: parameters of type {type(params).__name__} do not fit this job")

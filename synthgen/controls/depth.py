@@ -1,62 +1,106 @@
-"""Depth control video: planar depth in metres -> normalised inverse depth, grey uint8.
+"""depth: the reference is the clip's planar depth as a grey normalised inverse-depth video.
 
-Mapping (documented in docs/controls.md): with near and far in metres,
-``v = (1/z - 1/far) / (1/near - 1/far)`` clipped to [0, 1], stored as ``round(255 v)`` in all three
-channels; near is white, far and background (z = inf, nothing hit) are black. ``inverse_percentile`` takes
-near and far as percentiles of the finite depths of the *whole clip* (one mapping per clip, so brightness
-never flickers between frames); ``inverse_fixed`` uses configured metres, identical for every clip.
+Near is white, far and background black; one mapping per clip, so brightness never flickers (the mapping:
+``synthgen.controls.signals.depth``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from synthgen.controls.resample import downscale_box, reference_frame_indices
-from synthgen.errors import DataError
-
-DepthMapping = Literal["inverse_percentile", "inverse_fixed"]
-
-
-def depth_range_m(
-    depth_m: np.ndarray,
-    mapping: DepthMapping,
-    near_percentile: float = 2.0,
-    far_percentile: float = 98.0,
-    near_m: float = 0.5,
-    far_m: float = 50.0,
-) -> tuple[float, float]:
-    """The (near_m, far_m) used to normalise ``depth_m`` (F, H, W) planar depth in metres.
-
-    A clip with no finite depth (only background) falls back to the fixed range.
-    """
-    if mapping == "inverse_fixed":
-        return float(near_m), float(far_m)
-    finite = np.asarray(depth_m)[np.isfinite(depth_m) & (np.asarray(depth_m) > 0)]
-    if finite.size == 0:
-        return float(near_m), float(far_m)
-    near, far = np.percentile(finite, [near_percentile, far_percentile])
-    if far <= near:  # a flat wall at one distance: widen so the mapping stays defined
-        far = near * 1.01 + 1e-6
-    return float(near), float(far)
+from synthgen.controls.job import (
+    VIDEO_REFERENCE_EXPORT,
+    VIDEO_REFERENCE_ROLES,
+    AudioClipLike,
+    ControlJob,
+    ControlResult,
+    JobParams,
+    RenderedLike,
+    reference_geometry,
+    register,
+)
+from synthgen.controls.rules import OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW
+from synthgen.controls.signals.depth import depth_range_m, depth_video
 
 
-def inverse_depth_unit(depth_m: np.ndarray, near_m: float, far_m: float) -> np.ndarray:
-    """Normalised inverse depth in [0, 1] (1 at near_m and closer, 0 at far_m, beyond, and at inf)."""
-    if not 0.0 < near_m < far_m:
-        raise DataError(f"depth range near_m={near_m}, far_m={far_m}: needs 0 < near_m < far_m")
-    depth = np.asarray(depth_m, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        inverse = np.where(np.isfinite(depth) & (depth > 0), 1.0 / np.where(depth > 0, depth, 1.0), 0.0)
-    return np.clip((inverse - 1.0 / far_m) / (1.0 / near_m - 1.0 / far_m), 0.0, 1.0)
+class DepthParams(JobParams):
+    """Depth normalisation: percentiles of the clip's finite depths, or a fixed range in metres."""
+
+    mapping: Literal["inverse_percentile", "inverse_fixed"] = Field(
+        description="inverse_percentile: near/far from this clip's depths; inverse_fixed: near_m/far_m"
+    )
+    near_percentile: float = Field(
+        ge=0.0, le=100.0, description="percentile of finite depths mapped to white"
+    )
+    far_percentile: float = Field(ge=0.0, le=100.0, description="percentile mapped to black")
+    near_m: float = Field(
+        gt=0.0, description="inverse_fixed: metres mapped to white (fallback of an empty clip)"
+    )
+    far_m: float = Field(gt=0.0, description="inverse_fixed: metres mapped to black")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DepthParams:
+        if self.near_percentile >= self.far_percentile:
+            raise ValueError(
+                f"near_percentile={self.near_percentile} must be < far_percentile={self.far_percentile}"
+            )
+        if self.near_m >= self.far_m:
+            raise ValueError(f"near_m={self.near_m} must be < far_m={self.far_m}")
+        return self
 
 
-def depth_video(
-    depth_m: np.ndarray, near_m: float, far_m: float, downscale: int = 1, temporal_factor: int = 1
-) -> np.ndarray:
-    """uint8 (F', H/s, W/s, 3) grey depth video at the reference geometry (box-averaged in mapped units)."""
-    kept = np.asarray(depth_m)[reference_frame_indices(depth_m.shape[0], temporal_factor)]
-    unit = downscale_box(inverse_depth_unit(kept, near_m, far_m), downscale)
-    grey = np.floor(unit * 255.0 + 0.5).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=-1)
+def depth_reference(target: RenderedLike, params: DepthParams) -> tuple[np.ndarray, float, float]:
+    """The grey depth video at the reference geometry and the (near_m, far_m) it was normalised with."""
+    clip = target.spec.clip
+    near_m, far_m = depth_range_m(
+        target.depth_m,
+        params.mapping,
+        near_percentile=params.near_percentile,
+        far_percentile=params.far_percentile,
+        near_m=params.near_m,
+        far_m=params.far_m,
+    )
+    video = depth_video(
+        target.depth_m, near_m, far_m, clip.reference_downscale, clip.reference_temporal_factor
+    )
+    return video, near_m, far_m
+
+
+@register
+class DepthJob(ControlJob[DepthParams]):
+    """Reference = normalised inverse depth (near white, far/background black), one mapping per clip."""
+
+    name = "depth"
+    params_model = DepthParams
+    needs_reference_scene = False
+    needs_audio = False
+    caption_phrase = "matching the depth map"
+    lint_rules = (OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW)
+    export_columns = VIDEO_REFERENCE_EXPORT
+    trainer_roles = VIDEO_REFERENCE_ROLES
+
+    def build(
+        self,
+        target: RenderedLike,
+        params: DepthParams,
+        *,
+        reference: RenderedLike | None = None,
+        audio: AudioClipLike | None = None,
+    ) -> ControlResult:
+        video, near_m, far_m = depth_reference(target, params)
+        pairing: dict[str, Any] = {
+            "job": self.name,
+            "reference": "inverse planar depth, v = (1/z - 1/far) / (1/near - 1/far), 255 v, background 0",
+            "shared": ["scene geometry", "camera path", "object motion", "time axis"],
+            "differs": ["the reference has no colour, texture or lighting"],
+            "depth": {**params.model_dump(), "near_m": near_m, "far_m": far_m},
+            **reference_geometry(target.spec),
+        }
+        return ControlResult(
+            reference_video=video,
+            labels={"depth_range_m": np.array([near_m, far_m], dtype=np.float64)},
+            pairing=pairing,
+        )

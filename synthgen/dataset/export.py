@@ -8,8 +8,9 @@ Layout written by ``export_ltx_trainer``::
     OUT/audio/<clip_id>.wav       the clip's audio (24-bit PCM), when it has audio
     OUT/labels/<clip_id>.json     the label arrays as nested lists (not read by the trainer)
 
-Paths in ``dataset.jsonl`` are relative to OUT. ``reference_audio`` is the clip's own audio for the job that
-is conditioned on audio (``audio_to_video``) and null otherwise (no ``union`` rule combines audio).
+Paths in ``dataset.jsonl`` are relative to OUT. Which row field fills which role is the control job's
+``export_columns``: the job conditioned on audio (``audio_to_video``) names the clip's own audio as
+``reference_audio``; the others leave it null. A role whose field is empty in a row is null in its line.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from typing import Any
 
 import soundfile
 
+from synthgen.controls import get_job
 from synthgen.dataset.media import decode_audio
 from synthgen.dataset.reader import open_dataset
+from synthgen.dataset.rows import LABEL_PREFIX, column_of
 from synthgen.errors import DataError
 from synthgen.fileio import atomic_write_bytes, atomic_write_text
 
-_AUDIO_CONDITIONED_JOBS = ("audio_to_video",)
+ROLES = ("video", "reference_video", "audio", "reference_audio")
+# Where each exportable ClipRow field goes: folder and file suffix.
+_FILES = {"video": ("videos", ".mp4"), "reference_video": ("references", ".mp4"), "audio": ("audio", ".wav")}
 
 
 def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
@@ -36,23 +41,22 @@ def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
     for folder in ("videos", "references", "audio", "labels"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
-    for clip_raw in open_dataset(path, decode_media=False):
-        clip_id = clip_raw["clip_id"]
-        entry: dict[str, Any] = {"video": f"videos/{clip_id}.mp4", "reference_video": None, "audio": None,
-                                 "reference_audio": None, "caption": clip_raw["caption"]}  # fmt: skip
-        atomic_write_bytes(out / entry["video"], clip_raw["video"])
-        if clip_raw["reference_video"] is not None:
-            entry["reference_video"] = f"references/{clip_id}.mp4"
-            atomic_write_bytes(out / entry["reference_video"], clip_raw["reference_video"])
-        if clip_raw["audio"] is not None:
-            samples, rate = decode_audio(clip_raw["audio"], name=f"{clip_id}: audio")
-            entry["audio"] = f"audio/{clip_id}.wav"
-            wav = io.BytesIO()
-            soundfile.write(wav, samples, rate, format="WAV", subtype="PCM_24")
-            atomic_write_bytes(out / entry["audio"], wav.getvalue())
-            if clip_raw["control_job"] in _AUDIO_CONDITIONED_JOBS:
-                entry["reference_audio"] = entry["audio"]
-        labels = {k.removeprefix("label_"): v.tolist() for k, v in clip_raw.items() if k.startswith("label_")}
+    for columns in open_dataset(path, decode_media=False):
+        clip_id = columns[column_of("clip_id")]
+        export = get_job(columns[column_of("control_job")]).export_columns
+        written: dict[str, str] = {}
+        entry: dict[str, Any] = {}
+        for role in ROLES:
+            field = getattr(export, role)
+            if field is not None and columns[column_of(field)] is not None and field not in written:
+                written[field] = _write_media(out, field, clip_id, columns[column_of(field)])
+            entry[role] = written.get(field) if field is not None else None
+        entry["caption"] = columns[column_of("caption")]
+        labels = {
+            name.removeprefix(LABEL_PREFIX): value.tolist()
+            for name, value in columns.items()
+            if name.startswith(LABEL_PREFIX)
+        }
         atomic_write_text(out / "labels" / f"{clip_id}.json", json.dumps(labels))
         lines.append(json.dumps(entry))
     if not lines:
@@ -61,3 +65,19 @@ def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
     jsonl = out / "dataset.jsonl"
     atomic_write_text(jsonl, "".join(line + "\n" for line in lines))
     return jsonl
+
+
+def _write_media(out: Path, field: str, clip_id: str, data: bytes) -> str:
+    """Write one clip's stored media of ``field`` (MP4 bytes copied, FLAC audio as 24-bit WAV); returns the
+    path relative to ``out``."""
+    if field not in _FILES:
+        raise DataError(f"export: row field {field!r} is no exportable media (have {', '.join(_FILES)})")
+    folder, suffix = _FILES[field]
+    relative = f"{folder}/{clip_id}{suffix}"
+    if suffix == ".wav":
+        samples, rate = decode_audio(data, name=f"{clip_id}: {field}")
+        wav = io.BytesIO()
+        soundfile.write(wav, samples, rate, format="WAV", subtype="PCM_24")
+        data = wav.getvalue()
+    atomic_write_bytes(out / relative, data)
+    return relative

@@ -1,21 +1,16 @@
 """Dataset lint: find ambiguous reference/target pairs and say why, clip by clip.
 
-Rules (each produces findings with ``level`` "error" or "warning"; ``warn_only`` demotes rules):
+Each row is checked by the rules that hold for every job and by the per-clip rules its control job picks
+(``ControlJob.lint_rules``, ``synthgen.controls.rules``); every rule produces findings with ``level``
+"error" or "warning" (``warn_only`` demotes rules). The rules of every job:
 
-- ``tracks_rarely_visible``: fewer than ``min_visible_tracks`` tracks are visible in at least
-  ``min_track_visible_fraction`` of the frames (jobs whose reference shows tracks).
-- ``near_zero_motion``: for every object (and the background), the median over its visible tracks of the
-  peak 2D displacement (projected object centres when a clip has no tracks) is below ``min_motion_px``
-  target pixels; for ``camera_motion``, the camera moves less than ``min_camera_translation_m`` and turns
-  less than ``min_camera_rotation_deg``.
+- ``misaligned_reference``: reference frame count, size ratio or fps disagree with the target and the
+  recorded reference factors, the audio length is not ``num_frames / fps * sample_rate``, or the input the
+  job's trainer roles name (reference video or audio) is missing.
 - ``identical_reference``: the clip's reference is within ``identical_tolerance`` (mean absolute difference
   of 8x8 grey thumbnails, 0-255 scale) of more than ``max_identical_fraction`` of the other clips.
-- ``misaligned_reference``: reference frame count, size ratio or fps disagree with the target and the
-  recorded reference factors, or the audio length is not ``num_frames / fps * sample_rate``.
-- ``objects_out_of_view``: in more than ``max_empty_view_fraction`` of the frames no tracked object centre
-  projects inside the image in front of the camera.
-- ``unfollowed_beats``: fewer than ``min_followed_beat_fraction`` of the beats that drive a binding have a
-  motion event within ``beat_tolerance_frames`` (``audio_to_video``), or no binding exists at all.
+
+Thresholds: ``control.lint``; their defaults live in ``conf/lint/default.yaml`` only.
 """
 
 from __future__ import annotations
@@ -24,13 +19,18 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from synthgen.controls import get_job, job_names
+from synthgen.controls.rules import Finding, LintRow, LintRule, LintThresholds
+from synthgen.dataset.rows import LABEL_PREFIX, columns_of
 from synthgen.errors import ConfigError, DataError, config_error_from_validation
 
+# Report order of the built-in rules (findings of a clip are listed in this order; other rules follow).
 RULES: tuple[str, ...] = (
     "tracks_rarely_visible",
     "near_zero_motion",
@@ -39,318 +39,80 @@ RULES: tuple[str, ...] = (
     "objects_out_of_view",
     "unfollowed_beats",
 )
-TRACK_JOBS = ("motion_track", "union")
 THUMB_SIDE = 8
 THUMB_FRAMES = 5
 
 
-class LintThresholds(BaseModel):
-    """Thresholds of every rule (``control.lint`` in the config; CLI flags override)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    min_track_visible_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    min_visible_tracks: int = Field(4, ge=0)
-    min_motion_px: float = Field(2.0, ge=0.0)
-    min_camera_translation_m: float = Field(0.05, ge=0.0)
-    min_camera_rotation_deg: float = Field(1.0, ge=0.0)
-    identical_tolerance: float = Field(2.0, ge=0.0)
-    max_identical_fraction: float = Field(0.5, ge=0.0, le=1.0)
-    max_empty_view_fraction: float = Field(0.25, ge=0.0, le=1.0)
-    min_followed_beat_fraction: float = Field(0.9, ge=0.0, le=1.0)
-    beat_tolerance_frames: int = Field(1, ge=0)
-    warn_only: tuple[str, ...] = ()
+def rule_names() -> tuple[str, ...]:
+    """Every rule a finding can name: the built-in ones in report order, then those of registered jobs."""
+    extra = {rule.name for name in job_names() for rule in get_job(name).lint_rules} - set(RULES)
+    return RULES + tuple(sorted(extra))
 
 
 def parse_thresholds(values: Mapping[str, Any]) -> LintThresholds:
-    """Validate thresholds; ConfigError names ``control.lint.<field>``."""
+    """Validate thresholds (every field; ``default_thresholds`` has the packaged ones); ConfigError names
+    ``control.lint.<field>``."""
     try:
         thresholds = LintThresholds.model_validate(dict(values))
     except ValidationError as err:
         raise config_error_from_validation(err, "control.lint") from None
-    unknown = [rule for rule in thresholds.warn_only if rule not in RULES]
+    known = rule_names()
+    unknown = [rule for rule in thresholds.warn_only if rule not in known]
     if unknown:
-        raise ConfigError(f"control.lint.warn_only={unknown[0]!r}: not a rule (rules: {', '.join(RULES)})")
+        raise ConfigError(f"control.lint.warn_only={unknown[0]!r}: not a rule (rules: {', '.join(known)})")
     return thresholds
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One reason a clip is ambiguous."""
+def packaged_thresholds() -> dict[str, Any]:
+    """The thresholds of ``conf/lint/default.yaml`` as a mapping (the defaults of ``control.lint``)."""
+    from omegaconf import OmegaConf
 
-    clip_id: str
-    rule: str
-    level: Literal["error", "warning"]
-    message: str
-
-
-def _finding(clip_id: str, rule: str, message: str, thresholds: LintThresholds) -> Finding:
-    level: Literal["error", "warning"] = "warning" if rule in thresholds.warn_only else "error"
-    return Finding(clip_id, rule, level, message)
+    text = (resources.files("synthgen.conf") / "lint" / "default.yaml").read_text(encoding="utf-8")
+    values = OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+    assert isinstance(values, dict)
+    return {str(key): value for key, value in values.items()}
 
 
-# ------------------------------------------------------------------------------------------ geometry
+def default_thresholds(**changes: Any) -> LintThresholds:
+    """The packaged thresholds, validated, with ``changes`` applied."""
+    return parse_thresholds({**packaged_thresholds(), **changes})
 
 
-def project_points_px(
-    points_m: np.ndarray, camera_from_world_cv: np.ndarray, intrinsics_px: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project world points (N, F, 3) per frame; returns pixel xy (N, F, 2) and planar depth (N, F).
-
-    Corner pixel convention (K maps to it); depth <= 0 means behind the camera (xy then meaningless).
-    """
-    homogeneous = np.concatenate([points_m, np.ones((*points_m.shape[:-1], 1))], axis=-1)
-    camera = np.einsum("fij,nfj->nfi", camera_from_world_cv, homogeneous)[..., :3]
-    pixels = np.einsum("fij,nfj->nfi", intrinsics_px, camera)
-    depth = camera[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xy = pixels[..., :2] / depth[..., None]
-    return xy, depth
+# ------------------------------------------------------------------------------------ rules of every job
 
 
-def track_visibility(clip: Mapping[str, Any]) -> np.ndarray | None:
-    """(F, P) bool visibility from a row's track labels, or None when it has no tracks."""
-    if "label_tracks_xy_px" not in clip or clip["label_tracks_xy_px"].shape[1] == 0:
-        return None
-    visible = np.asarray(clip["label_tracks_in_frame"], bool) & ~np.asarray(
-        clip["label_tracks_occluded"], bool
-    )
-    if "label_tracks_behind_camera" in clip:
-        visible &= ~np.asarray(clip["label_tracks_behind_camera"], bool)
-    return visible & np.isfinite(clip["label_tracks_xy_px"]).all(axis=-1)
-
-
-def peak_displacement_px(xy_px: np.ndarray, visible: np.ndarray) -> np.ndarray:
-    """(P,) largest distance of each track from its first visible position over its visible frames (NaN: never)."""
-    out = np.full(xy_px.shape[1], np.nan)
-    for p in range(xy_px.shape[1]):
-        frames = np.flatnonzero(visible[:, p])
-        if frames.size:
-            points = xy_px[frames, p]
-            out[p] = float(np.linalg.norm(points - points[0], axis=-1).max())
-    return out
-
-
-def moving_group_px(peaks_px: np.ndarray, groups: np.ndarray) -> float:
-    """The largest, over groups (objects; 0 = background), of the median peak displacement of a group's tracks.
-
-    Median within an object ignores a few odd tracks; the maximum over objects means one clearly moving
-    object (or the background, when the camera moves) is enough. 0.0 when no track was ever visible.
-    """
-    best = 0.0
-    for group in np.unique(groups):
-        values = peaks_px[(groups == group) & np.isfinite(peaks_px)]
-        if values.size:
-            best = max(best, float(np.median(values)))
-    return best
-
-
-def camera_motion_amount(camera_to_world: np.ndarray) -> tuple[float, float]:
-    """(largest distance of the camera centre from its first position in m, largest rotation from its first
-    orientation in degrees) over a clip of (F, 4, 4) camera-to-world matrices."""
-    centres = camera_to_world[:, :3, 3]
-    translation = float(np.linalg.norm(centres - centres[0], axis=-1).max())
-    first = camera_to_world[0, :3, :3]
-    relative = np.einsum("ji,fjk->fik", first, camera_to_world[:, :3, :3])
-    cos = np.clip((np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
-    return translation, float(np.degrees(np.arccos(cos)).max())
-
-
-# ------------------------------------------------------------------------------------- per-clip rules
-
-
-def check_tracks(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Finding]:
-    """Rule ``tracks_rarely_visible`` (only for jobs whose reference shows tracks)."""
-    if clip.get("control_job") not in TRACK_JOBS:
-        return []
-    visible = track_visibility(clip)
-    clip_id = str(clip["clip_id"])
-    if visible is None:
-        return [_finding(clip_id, "tracks_rarely_visible", "clip has no point tracks", thresholds)]
-    fraction = visible.mean(axis=0)
-    good = int((fraction >= thresholds.min_track_visible_fraction).sum())
-    if good < thresholds.min_visible_tracks:
-        return [
-            _finding(
-                clip_id,
-                "tracks_rarely_visible",
-                f"{good} of {visible.shape[1]} tracks visible in >= {thresholds.min_track_visible_fraction:.0%} "
-                f"of frames; need min_visible_tracks={thresholds.min_visible_tracks}",
-                thresholds,
-            )
-        ]
-    return []
-
-
-def check_motion(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Finding]:
-    """Rule ``near_zero_motion``: 2D motion of tracks (or object centres), and the camera's own motion."""
-    clip_id = str(clip["clip_id"])
-    if clip.get("control_job") == "camera_motion":
-        translation_m, rotation_deg = camera_motion_amount(np.asarray(clip["label_camera_to_world_blender"]))
-        if (
-            translation_m < thresholds.min_camera_translation_m
-            and rotation_deg < thresholds.min_camera_rotation_deg
-        ):
-            return [
-                _finding(
-                    clip_id,
-                    "near_zero_motion",
-                    f"camera moves {translation_m:.3f} m and turns {rotation_deg:.2f} deg; need "
-                    f"min_camera_translation_m={thresholds.min_camera_translation_m} or "
-                    f"min_camera_rotation_deg={thresholds.min_camera_rotation_deg}",
-                    thresholds,
-                )
-            ]
-        return []
-    visible = track_visibility(clip)
-    if visible is not None:
-        peaks = peak_displacement_px(np.asarray(clip["label_tracks_xy_px"], np.float64), visible)
-        groups = np.asarray(clip.get("label_tracks_object_id", np.zeros(peaks.size)), dtype=np.int64)
-        source = "tracks"
-    elif clip.get("label_position_m") is not None and clip["label_position_m"].shape[0] > 0:
-        xy, depth = project_points_px(
-            clip["label_position_m"], clip["label_camera_from_world_cv"], clip["label_intrinsics_px"]
-        )
-        in_view = (depth > 0) & np.isfinite(xy).all(axis=-1)
-        peaks = peak_displacement_px(np.transpose(xy, (1, 0, 2)), in_view.T)
-        groups = np.arange(peaks.size)
-        source = "object centres"
-    else:
-        peaks, groups, source = np.array([np.nan]), np.zeros(1, np.int64), "nothing"
-    median_px = moving_group_px(peaks, groups)
-    if median_px < thresholds.min_motion_px:
-        return [
-            _finding(
-                clip_id,
-                "near_zero_motion",
-                f"largest per-object median peak displacement of {source} is {median_px:.2f} px; "
-                f"need min_motion_px={thresholds.min_motion_px}",
-                thresholds,
-            )
-        ]
-    return []
-
-
-def check_alignment(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Finding]:
-    """Rule ``misaligned_reference``: frame count, size ratio, fps and audio length agree with the target."""
-    clip_id = str(clip["clip_id"])
+def _misaligned_reference(row: LintRow, thresholds: LintThresholds) -> list[str]:
     problems: list[str] = []
-    frames, height, width = int(clip["num_frames"]), int(clip["height"]), int(clip["width"])
-    scale = int(clip.get("reference_downscale") or 1)
-    step = int(clip.get("reference_temporal_factor") or 1)
-    reference = clip.get("reference_video")
-    if reference is not None or clip.get("reference_num_frames") is not None:
-        shape = tuple(np.asarray(reference).shape[:3]) if reference is not None else (
-            clip.get("reference_num_frames"), clip.get("reference_height"), clip.get("reference_width"))  # fmt: skip
+    frames, height, width = int(row.num_frames), int(row.height), int(row.width)
+    scale, step = int(row.reference_downscale or 1), int(row.reference_temporal_factor or 1)
+    roles = get_job(row.control_job).trainer_roles
+    if row.reference_video is not None:
+        shape = tuple(np.asarray(row.reference_video).shape[:3])
         expected = ((frames - 1) // step + 1, height // scale, width // scale)
-        if (frames - 1) % step or tuple(shape) != expected:
+        if (frames - 1) % step or shape != expected:
             problems.append(
-                f"reference (frames, height, width)={tuple(shape)} but target {frames}x{height}x{width} with "
+                f"reference (frames, height, width)={shape} but target {frames}x{height}x{width} with "
                 f"reference_downscale={scale}, reference_temporal_factor={step} needs {expected}"
             )
-    elif clip.get("control_job") != "audio_to_video":
+    elif roles.reference_video:
         problems.append("no reference video")
-    if clip.get("reference_spec_json"):
-        ref_clip = json.loads(clip["reference_spec_json"]).get("clip", {})
-        if float(ref_clip.get("fps", clip["fps"])) != float(clip["fps"]):
-            problems.append(f"reference scene fps={ref_clip.get('fps')} but target fps={clip['fps']}")
+    if row.reference_spec_json:
+        ref_clip = json.loads(row.reference_spec_json).get("clip", {})
+        if float(ref_clip.get("fps", row.fps)) != float(row.fps):
+            problems.append(f"reference scene fps={ref_clip.get('fps')} but target fps={row.fps}")
         if int(ref_clip.get("num_frames", frames)) != frames:
             problems.append(f"reference scene num_frames={ref_clip.get('num_frames')} but target {frames}")
-    if clip.get("audio_sample_rate") and clip.get("audio_num_samples") is not None:
-        exact = frames / float(clip["fps"]) * int(clip["audio_sample_rate"])
-        if abs(int(clip["audio_num_samples"]) - exact) > 1e-6:
-            problems.append(
-                f"audio has {clip['audio_num_samples']} samples; num_frames/fps*sample_rate = {exact:g}"
-            )
-    if clip.get("control_job") == "audio_to_video" and not clip.get("audio_sample_rate"):
-        problems.append("audio_to_video clip without audio")
-    return [_finding(clip_id, "misaligned_reference", text, thresholds) for text in problems]
+    if row.audio_sample_rate and row.audio is not None:
+        exact = frames / float(row.fps) * int(row.audio_sample_rate)
+        if abs(len(row.audio) - exact) > 1e-6:
+            problems.append(f"audio has {len(row.audio)} samples; num_frames/fps*sample_rate = {exact:g}")
+    if roles.audio_reference and not row.audio_sample_rate:
+        problems.append(f"{row.control_job} clip without audio")
+    return problems
 
 
-def check_view(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Finding]:
-    """Rule ``objects_out_of_view``: frames in which no tracked object centre is inside the image."""
-    positions = clip.get("label_position_m")
-    if positions is None or positions.shape[0] == 0:
-        return []
-    tracked = _tracked_rows(clip)
-    if not tracked.any():
-        return []
-    xy, depth = project_points_px(
-        positions[tracked], clip["label_camera_from_world_cv"], clip["label_intrinsics_px"]
-    )
-    width, height = float(clip["width"]), float(clip["height"])
-    inside = (
-        (depth > 0) & (xy[..., 0] >= 0) & (xy[..., 0] < width) & (xy[..., 1] >= 0) & (xy[..., 1] < height)
-    )
-    empty = ~inside.any(axis=0)
-    if empty.mean() > thresholds.max_empty_view_fraction:
-        return [
-            _finding(
-                str(clip["clip_id"]),
-                "objects_out_of_view",
-                f"no tracked object in view in {int(empty.sum())} of {empty.size} frames; "
-                f"max_empty_view_fraction={thresholds.max_empty_view_fraction}",
-                thresholds,
-            )
-        ]
-    return []
-
-
-def _tracked_rows(clip: Mapping[str, Any]) -> np.ndarray:
-    ids = np.asarray(clip.get("label_object_ids", np.zeros(0)), dtype=np.int64)
-    try:
-        objects = json.loads(clip["spec_json"]).get("objects", [])
-    except (KeyError, TypeError, ValueError):
-        return np.ones(ids.size, bool)
-    tracked_ids = {
-        int(obj["object_id"]) for obj in objects if obj.get("tracked", True) and obj.get("dynamic", True)
-    }
-    return np.isin(ids, list(tracked_ids))
-
-
-def check_beats(clip: Mapping[str, Any], thresholds: LintThresholds) -> list[Finding]:
-    """Rule ``unfollowed_beats`` (audio_to_video): each driving beat must have a motion event near it."""
-    if clip.get("control_job") != "audio_to_video":
-        return []
-    clip_id = str(clip["clip_id"])
-    sources = clip.get("label_binding_source_frames")
-    events = clip.get("label_binding_event_frames")
-    if sources is None or events is None or sources.shape[0] == 0:
-        return [_finding(clip_id, "unfollowed_beats", "no audio binding drives any motion", thresholds)]
-    followed, total = beats_followed(
-        np.asarray(sources, bool), np.asarray(events, bool), thresholds.beat_tolerance_frames
-    )
-    if total == 0:
-        return [_finding(clip_id, "unfollowed_beats", "no driving beat falls inside the clip", thresholds)]
-    if followed / total < thresholds.min_followed_beat_fraction:
-        return [
-            _finding(
-                clip_id,
-                "unfollowed_beats",
-                f"{followed} of {total} driving beats have a motion event within "
-                f"{thresholds.beat_tolerance_frames} frames; need {thresholds.min_followed_beat_fraction:.0%}",
-                thresholds,
-            )
-        ]
-    return []
-
-
-def beats_followed(
-    source_frames: np.ndarray, event_frames: np.ndarray, tolerance_frames: int
-) -> tuple[int, int]:
-    """(followed, total): driving beats (True in ``source_frames`` (B, F)) with an event in ``event_frames``
-    (B, F) of the same binding at most ``tolerance_frames`` frames away."""
-    followed = total = 0
-    for source, event in zip(source_frames, event_frames):
-        event_at = np.flatnonzero(event)
-        for frame in np.flatnonzero(source):
-            total += 1
-            if event_at.size and np.abs(event_at - frame).min() <= tolerance_frames:
-                followed += 1
-    return followed, total
-
-
-PER_CLIP_RULES = (check_alignment, check_tracks, check_motion, check_view, check_beats)
+MISALIGNED_REFERENCE = LintRule("misaligned_reference", _misaligned_reference)
+"""Frame count, size ratio, fps and audio length agree with the target; the job's condition is there."""
 
 
 def reference_thumbnail(reference: np.ndarray) -> np.ndarray:
@@ -370,19 +132,18 @@ def check_identical(thumbnails: Mapping[str, np.ndarray], thresholds: LintThresh
         return []
     stack = np.stack([thumbnails[i] for i in ids]).reshape(len(ids), -1)
     distance = np.abs(stack[:, None, :] - stack[None, :, :]).mean(axis=-1)
+    level: Literal["error", "warning"] = (
+        "warning" if "identical_reference" in thresholds.warn_only else "error"
+    )
     findings = []
     for row, clip_id in enumerate(ids):
         near = int((distance[row] <= thresholds.identical_tolerance).sum()) - 1
         if near / (len(ids) - 1) > thresholds.max_identical_fraction:
-            findings.append(
-                _finding(
-                    clip_id,
-                    "identical_reference",
-                    f"reference matches {near} of {len(ids) - 1} other clips within {thresholds.identical_tolerance} "
-                    f"(max_identical_fraction={thresholds.max_identical_fraction})",
-                    thresholds,
-                )
+            message = (
+                f"reference matches {near} of {len(ids) - 1} other clips within {thresholds.identical_tolerance} "
+                f"(max_identical_fraction={thresholds.max_identical_fraction})"
             )
+            findings.append(Finding(clip_id, "identical_reference", level, message))
     return findings
 
 
@@ -431,38 +192,91 @@ class LintReport:
         return json.dumps(body, indent=1, sort_keys=True)
 
 
-def lint_clips(clips: Iterable[Mapping[str, Any]], thresholds: LintThresholds) -> LintReport:
-    """Run every rule over decoded clips (dicts as ``open_dataset`` yields them)."""
+def check_clip(row: LintRow, thresholds: LintThresholds) -> list[Finding]:
+    """The findings of every per-clip rule for one row: the rules of every job, then its job's own."""
+    findings = MISALIGNED_REFERENCE(row, thresholds)
+    for rule in get_job(row.control_job).lint_rules:
+        findings.extend(rule(row, thresholds))
+    return findings
+
+
+def lint_clips(rows: Iterable[LintRow], thresholds: LintThresholds) -> LintReport:
+    """Run every rule over decoded rows (``ClipRow``s, or anything with the fields of ``LintRow``)."""
     findings: list[Finding] = []
     thumbnails: dict[str, np.ndarray] = {}
     count = 0
-    for clip in clips:
+    for row in rows:
         count += 1
-        for rule in PER_CLIP_RULES:
-            findings.extend(rule(clip, thresholds))
-        if clip.get("reference_video") is not None:
-            thumbnails[str(clip["clip_id"])] = reference_thumbnail(clip["reference_video"])
+        findings.extend(check_clip(row, thresholds))
+        if row.reference_video is not None:
+            thumbnails[str(row.clip_id)] = reference_thumbnail(row.reference_video)
     findings.extend(check_identical(thumbnails, thresholds))
-    findings.sort(key=lambda f: (f.clip_id, RULES.index(f.rule)))
+    order = {name: position for position, name in enumerate(rule_names())}
+    findings.sort(key=lambda f: (f.clip_id, order.get(f.rule, len(order))))
     return LintReport(count, findings, thresholds)
+
+
+# The ClipRow fields the rules read: everything but the target video, the separate controls and the pairing
+# and timing records, which lint never decodes.
+_READ_FIELDS = (
+    "clip_id",
+    "control_job",
+    "spec_json",
+    "reference_spec_json",
+    "fps",
+    "num_frames",
+    "height",
+    "width",
+    "reference_video",
+    "reference_downscale",
+    "reference_temporal_factor",
+    "audio",
+    "audio_sample_rate",
+)
+
+
+@dataclass(frozen=True)
+class _LintedRow:
+    """The ``LintRow`` fields of one stored clip, read without decoding its target video or controls."""
+
+    clip_id: str
+    control_job: str
+    spec_json: str
+    reference_spec_json: str | None
+    fps: float
+    num_frames: int
+    height: int
+    width: int
+    reference_video: np.ndarray | None
+    reference_downscale: int
+    reference_temporal_factor: int
+    audio: np.ndarray | None
+    audio_sample_rate: int | None
+    labels: Mapping[str, np.ndarray]
 
 
 def lint_dataset(path: str, thresholds: LintThresholds) -> LintReport:
     """Lint the dataset at ``path`` (read through ``synthgen.dataset.open_dataset``).
 
-    Target videos, audio and separate control columns are not decoded: every rule works from labels,
-    scalar columns and the reference video.
+    Only the columns of ``LintRow`` are read: target videos and separate control videos, the bulk of a
+    shard, are never decoded.
     """
     import pyarrow.parquet as pq
 
     from synthgen.dataset import open_dataset
-    from synthgen.dataset.schema import CONTROL_PREFIX
 
     dataset = open_dataset(path)
     if not dataset.files:
         raise DataError(f"{path}: no shards found (not a synthgen dataset, or nothing generated yet)")
     names = pq.read_schema(dataset.files[0], filesystem=dataset.filesystem).names
-    skip = {"video", "audio"}
-    columns = [n for n in names if n not in skip and not n.startswith(CONTROL_PREFIX)]
-    columns += ["audio_sample_rate", "audio_num_samples"] if "audio_sample_rate" in names else []
-    return lint_clips(open_dataset(path, columns=sorted(set(columns))), thresholds)
+    columns = [*columns_of(_READ_FIELDS), *(name for name in names if name.startswith(LABEL_PREFIX))]
+    return lint_clips((_linted(clip) for clip in open_dataset(path, columns=columns)), thresholds)
+
+
+def _linted(columns: Mapping[str, Any]) -> _LintedRow:
+    labels = {
+        name.removeprefix(LABEL_PREFIX): value
+        for name, value in columns.items()
+        if name.startswith(LABEL_PREFIX)
+    }
+    return _LintedRow(**{name: columns[name] for name in _READ_FIELDS}, labels=labels)

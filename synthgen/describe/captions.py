@@ -3,7 +3,9 @@
 The template and word choices come from a generator of their own, ``SeedSequence([dataset_seed,
 clip_index, CAPTION_STREAM])``, so a clip's caption never changes and never perturbs the clip's other random
 draws. Directions are described as seen by the camera at the start of the clip ("glides left" = moves
-towards the image's left edge). The control job is named only when ``mention_control`` is set.
+towards the image's left edge). The control is named only when the caller passes its phrase (each control
+job has one, ``ControlJob.caption_phrase``; the pipeline passes it when ``control.caption.mention_control``
+is set).
 """
 
 from __future__ import annotations
@@ -27,14 +29,6 @@ from synthgen.describe.spec import (
 
 CAPTION_STREAM = 0xCA9
 MAX_SUBJECTS = 3
-
-CONTROL_PHRASES: dict[str, str] = {
-    "motion_track": "following the coloured motion tracks",
-    "camera_motion": "with the camera move of the reference video",
-    "audio_to_video": "moving in time with the music",
-    "depth": "matching the depth map",
-    "union": "following the combined control video",
-}
 
 _NOUNS: dict[str, tuple[str, ...]] = {
     "sphere": ("sphere", "ball"),
@@ -69,16 +63,11 @@ def caption_rng(dataset_seed: int, clip_index: int) -> np.random.Generator:
     )
 
 
-def make_caption(
-    spec: ClipSpec,
-    trigger_word: str | None = None,
-    mention_control: bool = False,
-    control_job: str | None = None,
-) -> str:
+def make_caption(spec: ClipSpec, trigger_word: str | None = None, control_phrase: str | None = None) -> str:
     """One English sentence or two describing the clip; equal specs give equal captions.
 
-    ``trigger_word`` is put first, followed by a comma. ``mention_control`` appends the phrase of
-    ``control_job`` (default: ``spec.control``); otherwise the control is never named.
+    ``trigger_word`` is put first, followed by a comma. ``control_phrase`` (e.g. "matching the depth map")
+    is appended to the last sentence; without it the control is never named.
     """
     rng = caption_rng(spec.dataset_seed, spec.clip_index)
     template = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))]
@@ -95,9 +84,8 @@ def make_caption(
     text = _cap(text)
     if spec.audio is not None:
         text = text[:-1] + f", set to a {spec.audio.bpm:.0f} bpm beat."
-    if mention_control:
-        job = control_job or spec.control
-        text = text[:-1] + f", {CONTROL_PHRASES.get(job, job.replace('_', ' '))}."
+    if control_phrase:
+        text = text[:-1] + f", {control_phrase}."
     if trigger_word:
         text = f"{trigger_word}, {text}"
     return text

@@ -253,10 +253,12 @@ def _check_control_params(cfg: GenerateConfig) -> None:
     """Validate the control job's parameters and lint thresholds here, at the boundary: a bad value must stop
     the run before anything is written, not fail every clip."""
     # Imported here: the control modules import this one's neighbours (sampling, labels) in turn.
-    from synthgen.controls.params import parse_job_params
+    from synthgen.controls import get_job, parse_job_params
     from synthgen.dataset.lint import parse_thresholds
 
-    parse_job_params(cfg.control.job, cfg.control.params)
+    parse_job_params(cfg.control.job, cfg.control.params)  # an unknown job names control.job
+    if get_job(cfg.control.job).needs_audio and not cfg.audio.enabled:
+        raise ConfigError(f"control.job={cfg.control.job!r}: needs audio; set audio.enabled=true (or audio=beats)")
     parse_thresholds(cfg.control.lint)
 
 

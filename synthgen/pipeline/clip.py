@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.controls import build_controls, parse_job_params
+from synthgen.controls import build_controls, get_job, parse_job_params
 from synthgen.dataset.rows import ClipRow
 from synthgen.describe.captions import make_caption
 from synthgen.describe.config import GenerateConfig
@@ -64,7 +64,8 @@ def make_row(
     """The dataset row of clip ``clip_index``: target video, reference, controls, labels, caption, pairing.
 
     Job parameters and lint thresholds were validated by ``load_generate_config``; the parameters are parsed
-    here again because the job builders take the typed model. ``camera_motion`` renders a second, different scene along the same camera path.
+    here again because the job builders take the typed model. A job that ``needs_reference_scene``
+    (``camera_motion``) gets a second, different scene rendered along the same camera path.
     ``renderer(spec, labels) -> RenderedClip`` defaults to ``synthgen.render.render_clip`` in this process;
     pass ``RenderWorker(...).render`` to render in a recycled child process.
     """
@@ -75,8 +76,8 @@ def make_row(
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    job = cfg.control.job
-    params, caption_params = parse_job_params(job, cfg.control.params)
+    job = get_job(cfg.control.job)
+    params, caption_params = parse_job_params(job.name, cfg.control.params)
 
     mark = time.perf_counter()
     spec = sample_clip(cfg, clip_index)
@@ -99,7 +100,7 @@ def make_row(
     timings["render"] = time.perf_counter() - mark
 
     reference = None
-    if job == "camera_motion":
+    if job.needs_reference_scene:
         mark = time.perf_counter()
         reference_spec = sample_reference_scene(cfg, spec)
         reference = renderer(
@@ -108,9 +109,10 @@ def make_row(
         timings["render_reference"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    result = build_controls(job, params, rendered, reference=reference, audio=audio)
+    result = build_controls(job.name, params, rendered, reference=reference, audio=audio)
     timings["controls"] = time.perf_counter() - mark
-    caption = make_caption(spec, caption_params.trigger_word, caption_params.mention_control, job)
+    phrase = job.caption_phrase if caption_params.mention_control else None
+    caption = make_caption(spec, caption_params.trigger_word, phrase)
     timings["total"] = time.perf_counter() - start
 
     clip = spec.clip
@@ -120,7 +122,7 @@ def make_row(
         dataset_name=spec.dataset_name,
         dataset_seed=spec.dataset_seed,
         scene=spec.scene,
-        control_job=job,
+        control_job=job.name,
         spec_json=spec.to_json(),
         reference_spec_json=reference.spec.to_json() if reference is not None else None,
         caption=caption,

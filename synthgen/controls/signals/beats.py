@@ -1,5 +1,5 @@
-"""audio_to_video: the reference is the beat-synced audio; labels say which binding drives which object and
-on which frames its source beats fall and its motion events happen.
+"""Beat facts of audio-reactive bindings: on which frames a binding's source beats fall, and on which frames
+its motion events happen (the labels of ``audio_to_video``).
 
 Motion events are detected from each binding's *own* per-frame effect (the binding evaluated alone with
 ``synthgen.audio.binding_effects``), by kind: ``bounce`` - ground contacts (local minima of the height);
@@ -12,30 +12,15 @@ Source frames are the source onsets (beat, downbeat or instrument) rounded to th
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from synthgen.controls.jobs import ControlResult, RenderedLike, reference_geometry
-from synthgen.controls.params import AudioToVideoParams
 from synthgen.describe.spec import BindingSpec, ClipSpec
 from synthgen.errors import DataError
 
 # Offsets below this (metres, scale units, radians) are numerical noise, not motion.
 EFFECT_EPS = 1e-9
-
-
-class AudioClipLike(Protocol):
-    """The fields of ``synthgen.audio.AudioClip`` this job reads."""
-
-    @property
-    def samples(self) -> np.ndarray: ...
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    @property
-    def grid(self) -> Any: ...
 
 
 def source_frames(binding: BindingSpec, grid: Any) -> np.ndarray:
@@ -72,7 +57,7 @@ def event_frames(spec: ClipSpec, binding: BindingSpec, grid: Any) -> np.ndarray:
     from synthgen.audio.bindings import binding_effects
 
     if spec.audio is None:
-        raise DataError(f"clip {spec.clip_id}: audio_to_video needs audio (audio.enabled=true)")
+        raise DataError(f"clip {spec.clip_id}: binding events need the clip's audio (audio.enabled=true)")
     alone = spec.model_copy(update={"audio": spec.audio.model_copy(update={"bindings": (binding,)})})
     effects = binding_effects(alone, grid)
     if binding.kind == "energy":
@@ -112,34 +97,3 @@ def binding_table(spec: ClipSpec) -> list[dict[str, Any]]:
         }
         for b in bindings
     ]
-
-
-def build_audio_to_video(
-    target: RenderedLike, audio: AudioClipLike, params: AudioToVideoParams
-) -> ControlResult:
-    """Reference = the clip's audio (column ``audio``); labels = per-binding source and event frames."""
-    spec = target.spec
-    if spec.audio is None or not spec.audio.bindings:
-        raise DataError(
-            f"clip {spec.clip_id}: audio_to_video needs audio with at least one binding (audio.bindings)"
-        )
-    grid = audio.grid
-    sources = np.stack([source_frames(b, grid) for b in spec.audio.bindings])
-    events = np.stack([event_frames(spec, b, grid) for b in spec.audio.bindings])
-    pairing = {
-        "job": "audio_to_video",
-        "reference": "audio (column audio): procedural music with an exact beat grid",
-        "shared": ["time axis (frame i at i / fps; beat k at its labelled sample)", "beat grid"],
-        "differs": ["the reference is sound; the target is video whose bound motion follows the beats"],
-        "bindings": binding_table(spec),
-        "event_tolerance_frames": params.event_tolerance_frames,
-        "bpm": float(grid.bpm),
-        "snapped": bool(grid.snapped),
-        **reference_geometry(spec),
-    }
-    labels = {
-        "binding_target_ids": np.array([b.target_id for b in spec.audio.bindings], dtype=np.int32),
-        "binding_source_frames": sources,
-        "binding_event_frames": events,
-    }
-    return ControlResult(reference_video=None, controls={}, labels=labels, pairing=pairing)

@@ -40,9 +40,10 @@ def camera_video(
     camera_from_world_cv: np.ndarray,
     height: int,
     width: int,
-    mode: CameraVideoMode = "rays",
-    grid_spacing_m: float = 1.0,
-    line_width_px: float = 1.0,
+    *,
+    mode: CameraVideoMode,
+    grid_spacing_m: float,
+    line_width_px: float,
 ) -> np.ndarray:
     """uint8 (F, H, W, 3) camera-parameter video from K (F, 3, 3) and camera_from_world_cv (F, 4, 4).
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.controls.draw import draw_capsules, to_uint8, track_colors_rgb
+from synthgen.controls.signals.draw import draw_capsules, to_uint8, track_colors_rgb
 from synthgen.errors import DataError
 
 
@@ -37,9 +37,10 @@ def draw_track_overlay(
     visible: np.ndarray,
     track_ids: np.ndarray,
     background_rgb: np.ndarray,
-    trail_length: int = 8,
-    point_radius_px: float = 2.0,
-    line_width_px: float = 1.0,
+    *,
+    trail_length: int,
+    point_radius_px: float,
+    line_width_px: float,
 ) -> np.ndarray:
     """Draw tracks over a background; returns uint8 (F, H, W, 3).
 
