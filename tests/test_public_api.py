@@ -29,6 +29,8 @@ RANK = {
     "render": 4,
     "controls": 5,
     "dataset": 6,
+    # Scores videos against decoded ClipRows (numpy + OpenCV); the pipeline, CLI and trainer call it.
+    "adherence": 6.5,
     "pipeline": 7,
     "cli": 8,
     "trainer": 9,

@@ -48,6 +48,7 @@ class AudioToVideoJob(ControlJob[AudioToVideoParams]):
     lint_rules = (OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW, UNFOLLOWED_BEATS)
     export_columns = AUDIO_REFERENCE_EXPORT
     trainer_roles = AUDIO_REFERENCE_ROLES
+    adherence = ("audio_to_video",)
 
     def build(
         self,

@@ -65,6 +65,7 @@ class CameraMotionJob(ControlJob[CameraMotionParams]):
     lint_rules = (CAMERA_BARELY_MOVES, OBJECTS_OUT_OF_VIEW)
     export_columns = VIDEO_REFERENCE_EXPORT
     trainer_roles = VIDEO_REFERENCE_ROLES
+    adherence = ("camera_motion",)
 
     def build(
         self,

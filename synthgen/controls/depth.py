@@ -81,6 +81,7 @@ class DepthJob(ControlJob[DepthParams]):
     lint_rules = (OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW)
     export_columns = VIDEO_REFERENCE_EXPORT
     trainer_roles = VIDEO_REFERENCE_ROLES
+    adherence = ("depth",)
 
     def build(
         self,

@@ -13,8 +13,9 @@ job's ``ControlJob`` subclass in its own module (``synthgen/controls/<job>.py``)
 - ``lint_rules``: the per-clip rules of ``synthgen lint`` that apply to its rows (``synthgen.controls.rules``);
 - ``export_columns``: which row fields fill the roles of ``synthgen export ltx-trainer``;
 - ``trainer_roles``: what the trainer conditions on (the reference video or the audio);
-- ``adherence``: ``None`` for every job for now; the inference issue fills it with the metric that scores a
-  generated video against the row's exact labels.
+- ``adherence``: the names of the metrics (``synthgen.adherence``) that score a generated video against
+  the row's exact labels; names, not functions, because the metrics read decoded rows with OpenCV in a room
+  above this one (a union row is scored by those of its components it has).
 
 Adding a job is one module (a ``@register``-ed subclass, imported by ``synthgen/controls/__init__.py``) and
 its ``conf/control/<job>.yaml``; nothing outside asks for a job by name (docs/controls.md).
@@ -205,8 +206,8 @@ class ControlJob(ABC, Generic[P]):
     lint_rules: ClassVar[tuple[LintRule, ...]]
     export_columns: ClassVar[ExportColumns]
     trainer_roles: ClassVar[TrainerRoles]
-    adherence: ClassVar[None] = None
-    """Filled by the inference issue: the metric scoring a generated video against the row's labels."""
+    adherence: ClassVar[tuple[str, ...] | None] = None
+    """Metric names in ``synthgen.adherence`` scoring a generated video against the row's labels."""
 
     def parse_params(self, raw: Mapping[str, Any]) -> P:
         """Validate the job's keys of ``control`` (without ``job``, ``lint``, ``caption``).

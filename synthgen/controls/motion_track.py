@@ -119,6 +119,7 @@ class MotionTrackJob(ControlJob[MotionTrackParams]):
     lint_rules = (TRACKS_RARELY_VISIBLE, OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW)
     export_columns = VIDEO_REFERENCE_EXPORT
     trainer_roles = VIDEO_REFERENCE_ROLES
+    adherence = ("motion_track",)
 
     def build(
         self,
