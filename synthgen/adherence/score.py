@@ -79,7 +79,9 @@ def prepare_video(row: ClipRow, video_uint8: np.ndarray) -> np.ndarray:
     # Labels are in the row's pixels; a video of another size is brought to it (area filter when shrinking).
     shrink = video.shape[1] * video.shape[2] > row.height * row.width
     interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(frame, (row.width, row.height), interpolation=interpolation) for frame in video])
+    return np.stack(
+        [cv2.resize(frame, (row.width, row.height), interpolation=interpolation) for frame in video]
+    )
 
 
 def score_video(row: ClipRow, video_uint8: np.ndarray) -> dict[str, Any]:

@@ -10,6 +10,12 @@ a 256 x 256 frame; over every frame after the query frame where the labelled poi
 front of the camera, not occluded), ``delta_x`` is the fraction of predictions within x px, and
 ``delta_avg`` their mean over x = 1, 2, 4, 8, 16. We add the median end-point error in the row's pixels and
 the fraction of those points still tracked.
+
+A labelled point is scored only where the row's own target video has texture around it at its query frame
+(Shi-Tomasi: the smaller eigenvalue of the 5 x 5 structure tensor at least ``MIN_EIGENVALUE``): on flat
+ground or sky no tracker can localise a point, on the target or on any other video, so such points would
+only add noise. The choice depends on the row alone, so every video scored against it is scored on the same
+points; ``num_untextured`` says how many were left out.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from synthgen.dataset.rows import ClipRow
 TAPVID_THRESHOLDS_PX = (1, 2, 4, 8, 16)
 """TAP-Vid's position thresholds, in pixels of a 256 x 256 frame."""
 TAPVID_SIZE_PX = 256
-LK_WINDOW_PX = 15
+LK_WINDOW_PX = 9
 """Side of the Lucas-Kanade window at each pyramid level."""
 LK_LEVELS = 3
 FB_MAX_ERROR_PX = 1.0
 """A step whose backward track misses its start by more than this is a lost point."""
+MIN_EIGENVALUE = 1e-4
+"""Texture a query point needs in the target (``cv2.cornerMinEigenVal``, block 5, Sobel 3, uint8 luma)."""
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
@@ -39,15 +47,32 @@ def query_frames(visible: np.ndarray) -> np.ndarray:
     return np.where(vis.any(axis=0), first, -1)
 
 
+def textured(gray: np.ndarray, xy_px: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """(P,) bool: the pixel under each point (corner convention) at its ``frame`` (-1: none) has texture."""
+    height, width = gray.shape[1:]
+    column = np.clip(np.floor(xy_px[:, 0]).astype(np.int64), 0, width - 1)
+    row = np.clip(np.floor(xy_px[:, 1]).astype(np.int64), 0, height - 1)
+    out = np.zeros(len(frame), dtype=bool)
+    for index in np.unique(frame[frame >= 0]):
+        eigen = cv2.cornerMinEigenVal(np.ascontiguousarray(gray[index]), blockSize=5, ksize=3)
+        chosen = frame == index
+        out[chosen] = eigen[row[chosen], column[chosen]] >= MIN_EIGENVALUE
+    return out
+
+
 def _lk_step(
     previous: np.ndarray, current: np.ndarray, points_cv: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """New positions of ``points_cv`` (n, 2) from ``previous`` to ``current`` and whether each passed the
     forward-backward check."""
-    params = {"winSize": (LK_WINDOW_PX, LK_WINDOW_PX), "maxLevel": LK_LEVELS, "criteria": _LK_CRITERIA}
+    window = (LK_WINDOW_PX, LK_WINDOW_PX)
     start = points_cv.astype(np.float32).reshape(-1, 1, 2)
-    forward, ok_forward, _ = cv2.calcOpticalFlowPyrLK(previous, current, start, None, **params)
-    backward, ok_backward, _ = cv2.calcOpticalFlowPyrLK(current, previous, forward, None, **params)
+    forward, ok_forward, _ = cv2.calcOpticalFlowPyrLK(
+        previous, current, start, None, winSize=window, maxLevel=LK_LEVELS, criteria=_LK_CRITERIA
+    )  # type: ignore[call-overload]  # the stubs do not allow nextPts=None, the documented "no guess"
+    backward, ok_backward, _ = cv2.calcOpticalFlowPyrLK(
+        current, previous, forward, None, winSize=window, maxLevel=LK_LEVELS, criteria=_LK_CRITERIA
+    )  # type: ignore[call-overload]
     error = np.linalg.norm(backward.reshape(-1, 2) - start.reshape(-1, 2), axis=1)
     ok = ok_forward.ravel().astype(bool) & ok_backward.ravel().astype(bool) & (error <= FB_MAX_ERROR_PX)
     return forward.reshape(-1, 2).astype(np.float64), ok
@@ -131,9 +156,13 @@ def motion_track_adherence(row: ClipRow, video_uint8: np.ndarray) -> MetricValue
         label_xy, visible = label_xy[:, np.asarray(drawn)], visible[:, np.asarray(drawn)]
     queries = query_frames(visible)
     start_xy = label_xy[np.maximum(queries, 0), np.arange(queries.size)]
+    untextured = (queries >= 0) & ~textured(to_gray(row.video), start_xy, queries)
+    queries = np.where(untextured, -1, queries)
     pred_xy, tracked = track_points(to_gray(video_uint8), start_xy, queries)
     values = tapvid_position_metrics(pred_xy, label_xy, visible, queries, row.height, row.width)
     frames = np.arange(visible.shape[0])[:, None]
     scored = visible & (frames > queries[None, :]) & (queries >= 0)
     values["tracked_fraction"] = float(tracked[scored].mean()) if scored.any() else None
+    values["num_tracks"] = float((queries >= 0).sum())
+    values["num_untextured"] = float(untextured.sum())
     return values

@@ -17,6 +17,7 @@ COMMANDS = {
     "preview": "write an MP4 and a PNG contact sheet of a clip (tracks, beats, camera path)",
     "lint": "flag ambiguous reference/target pairs, with per-clip reasons",
     "export": "export a dataset for other trainers (ltx-trainer: MP4/WAV + dataset.jsonl)",
+    "adherence": "score videos (<clip_id>.mp4) against the dataset's exact labels, per control job",
     "info": "versions of synthgen and its dependencies, and which render engines work here",
 }
 
