@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.dataset import VideoEncoding, decode_video, open_dataset, write_dataset
+from synthgen.dataset import DatasetStore, VideoEncoding, decode_video, open_dataset, write_dataset
 from synthgen.dataset.export import export_ltx_trainer
 from synthgen.dataset.testing import example_row
 
@@ -38,7 +38,9 @@ def dataset_columns(path: Path) -> list[str]:
     """Column names of the dataset's first shard."""
     import pyarrow.parquet as pq
 
-    manifest = json.loads((path / "_manifest.json").read_text())
+    manifest = DatasetStore(path).manifest()
+    if manifest is None:
+        raise SystemExit(f"{path}: no _manifest.json (not a finished synthgen dataset)")
     return list(pq.read_schema(path / manifest["files"][0]["path"]).names)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from synthgen.dataset.store import DatasetStore
 from synthgen.dataset.validate import validate_dataset
 
 MEDIA = ("video", "reference_video", "audio")
@@ -49,7 +50,8 @@ def pipeline_command(root: Path, num_clips: int) -> list[str]:
 
 def dataset_table(root: Path) -> pa.Table:
     """All rows sorted by clip_index, without per-run timings and file metadata."""
-    manifest = json.loads((root / "_manifest.json").read_text())
+    manifest = DatasetStore(root).manifest()
+    assert manifest is not None, f"{root}: not finalised"
     table = pa.concat_tables([pq.read_table(root / entry["path"]) for entry in manifest["files"]])
     return table.sort_by("clip_index").drop_columns(["timings_json"]).replace_schema_metadata(None)
 
