@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from synthgen.trainer.lora import DEFAULT_TARGET_MODULES, lora_parameters, resolve_target_modules
+from torch.utils.flop_counter import FlopCounterMode
+
+from synthgen.describe.compose import compose_packaged
+from synthgen.trainer.lora import lora_parameters, resolve_target_modules
 from synthgen.trainer.model import load_model
 from synthgen.trainer.speed import configure_speed
 from synthgen.trainer.step import Conditioning, ic_loss
-from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     # The obvious diffusers path: add_adapter with a peft LoraConfig.
     from peft import LoraConfig
 
-    targets = resolve_target_modules(transformer, DEFAULT_TARGET_MODULES)
+    # The targets users train: lora.target_modules of the packaged conf/train.yaml.
+    targets = resolve_target_modules(transformer, list(compose_packaged("train").lora.target_modules))
     transformer.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank, target_modules=targets))
     lora_dtype = {p.dtype for p in lora_parameters(transformer)}
     print(f"LoRA: rank {args.rank}, {len(targets)} modules, peft default dtype {lora_dtype}", flush=True)

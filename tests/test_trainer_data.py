@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from synthgen.trainer import data
-from synthgen.trainer.model import ModelBundle, build_tiny
-from synthgen.trainer.toydata import square_row, write_squares
 
 from synthgen.errors import ConfigError
+from synthgen.trainer import cache, data
+from synthgen.trainer.config import parse_bucket
+from synthgen.trainer.model import ModelBundle, build_tiny
+from synthgen.trainer.toydata import square_row, write_squares
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -30,11 +31,11 @@ def squares(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("text", ["64x64", "64x64x10", "60x64x9", "axbxc", "0x64x9"])
 def test_malformed_bucket_is_a_config_error_naming_data_buckets(text: str) -> None:
     with pytest.raises(ConfigError, match=r"^data\.buckets"):
-        data.parse_bucket(text)
+        parse_bucket(text)
 
 
 def test_bucket_round_trips_through_its_text() -> None:
-    assert str(data.parse_bucket("768x512x81")) == "768x512x81"
+    assert str(parse_bucket("768x512x81")) == "768x512x81"
 
 
 def test_row_of_another_control_job_is_a_config_error() -> None:
@@ -75,12 +76,12 @@ def test_reference_downscale_disagreeing_with_the_row_is_a_config_error() -> Non
 def test_bucket_larger_than_every_clip_is_a_config_error() -> None:
     example = data.row_to_example(square_row(0), "motion_track", "row 0")
     with pytest.raises(ConfigError, match=r"^data\.buckets=\['128x128x9'\]: none fits row 0"):
-        data.choose_bucket([data.parse_bucket("128x128x9")], example, "row 0")
+        data.choose_bucket([parse_bucket("128x128x9")], example, "row 0")
 
 
 def test_chosen_bucket_prefers_matching_aspect_then_size() -> None:
     example = data.row_to_example(square_row(0, width=128, height=64, frames=17), "motion_track", "r")
-    buckets = [data.parse_bucket(b) for b in ["64x64x17", "128x64x9", "96x64x17", "128x64x17"]]
+    buckets = [parse_bucket(b) for b in ["64x64x17", "128x64x9", "96x64x17", "128x64x17"]]
     assert str(data.choose_bucket(buckets, example, "r")) == "128x64x17"
 
 
@@ -111,53 +112,54 @@ def test_text_embeddings_have_the_connector_widths(tiny: ModelBundle) -> None:
 
 
 def test_cache_key_changes_with_every_input() -> None:
-    buckets = [data.parse_bucket("64x64x9")]
-    base = data.cache_key("m", buckets, "motion_track", "fp", {"t": 1})
+    buckets = [parse_bucket("64x64x9")]
+    base = cache.cache_key("m", buckets, "motion_track", "fp", {"t": 1})
     variants = [
-        data.cache_key("m2", buckets, "motion_track", "fp", {"t": 1}),
-        data.cache_key("m", [data.parse_bucket("64x64x17")], "motion_track", "fp", {"t": 1}),
-        data.cache_key("m", buckets, "depth", "fp", {"t": 1}),
-        data.cache_key("m", buckets, "motion_track", "fp2", {"t": 1}),
-        data.cache_key("m", buckets, "motion_track", "fp", {"t": 2}),
+        cache.cache_key("m2", buckets, "motion_track", "fp", {"t": 1}),
+        cache.cache_key("m", [parse_bucket("64x64x17")], "motion_track", "fp", {"t": 1}),
+        cache.cache_key("m", buckets, "depth", "fp", {"t": 1}),
+        cache.cache_key("m", buckets, "motion_track", "fp2", {"t": 1}),
+        cache.cache_key("m", buckets, "motion_track", "fp", {"t": 2}),
     ]
     assert len({base, *variants}) == 6
 
 
 def test_dataset_fingerprint_changes_when_a_shard_changes(tmp_path: Path) -> None:
-    first = data.dataset_fingerprint(write_squares(tmp_path / "a", 2))
-    second = data.dataset_fingerprint(write_squares(tmp_path / "b", 2, dataset_seed=1))
+    first = cache.dataset_fingerprint(write_squares(tmp_path / "a", 2))
+    second = cache.dataset_fingerprint(write_squares(tmp_path / "b", 2, dataset_seed=1))
     assert first != second
 
 
 def test_cache_is_written_once_and_resumed_after_interruption(
     tiny: ModelBundle, squares: Path, tmp_path: Path
 ) -> None:
-    buckets = [data.parse_bucket("64x64x9")]
-    paths = data.build_cache(
+    buckets = [parse_bucket("64x64x9")]
+    paths = cache.build_cache(
         data.iter_rows(squares), tiny, cache_dir=tmp_path / "c", control="motion_track", buckets=buckets
     )
-    assert [p.name for p in paths] == [f"{i:06d}.pt" for i in range(4)]
+    assert [p.name for p in paths] == [f"{i:06d}.safetensors" for i in range(4)]
     stamps = {p.name: p.stat().st_mtime_ns for p in paths}
     # An interrupted encode: the index and one item are missing. Only that item is encoded again.
     (tmp_path / "c" / "index.json").unlink()
     paths[2].unlink()
-    again = data.build_cache(
+    again = cache.build_cache(
         data.iter_rows(squares), tiny, cache_dir=tmp_path / "c", control="motion_track", buckets=buckets
     )
     assert again == paths
-    assert {p.name: p.stat().st_mtime_ns for p in again if p.name != "000002.pt"} == {
-        k: v for k, v in stamps.items() if k != "000002.pt"
+    assert {p.name: p.stat().st_mtime_ns for p in again if p.name != "000002.safetensors"} == {
+        k: v for k, v in stamps.items() if k != "000002.safetensors"
     }
-    item = data.load_items([paths[0]])[0]
-    assert item["target"].shape == (16, 2, 2, 2) and item["reference"].shape == (16, 2, 2, 2)
+    item = cache.load_items([paths[0]])[0]
+    assert item.target.shape == (16, 2, 2, 2) and item.reference is not None
+    assert item.reference.shape == (16, 2, 2, 2)
     assert not list((tmp_path / "c").glob("tmp-*"))
 
 
 def test_complete_cache_is_reused_without_reading_the_shards(
     tiny: ModelBundle, squares: Path, tmp_path: Path
 ) -> None:
-    buckets = [data.parse_bucket("64x64x9")]
-    first = data.build_cache(
+    buckets = [parse_bucket("64x64x9")]
+    first = cache.build_cache(
         data.iter_rows(squares), tiny, cache_dir=tmp_path / "c", control="motion_track", buckets=buckets
     )
 
@@ -166,11 +168,11 @@ def test_complete_cache_is_reused_without_reading_the_shards(
         yield {}
 
     assert (
-        data.build_cache(no_rows(), tiny, cache_dir=tmp_path / "c", control="motion_track", buckets=buckets)
+        cache.build_cache(no_rows(), tiny, cache_dir=tmp_path / "c", control="motion_track", buckets=buckets)
         == first
     )
 
 
 def test_missing_data_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^data\.path=.*no such folder"):
-        data.dataset_fingerprint(tmp_path / "nope")
+        cache.dataset_fingerprint(tmp_path / "nope")

@@ -9,6 +9,9 @@ import pytest
 import torch
 from diffusers import LTX2VideoTransformer3DModel
 from diffusers.loaders.lora_pipeline import LTX2LoraLoaderMixin
+
+from synthgen.describe.compose import compose_packaged
+from synthgen.errors import ConfigError
 from synthgen.trainer.ic import build_ic_batch
 from synthgen.trainer.lora import (
     adapter_state_dict,
@@ -22,9 +25,9 @@ from synthgen.trainer.lora import (
 from synthgen.trainer.model import TINY_TRANSFORMER_CONFIG
 from synthgen.trainer.step import Conditioning, predict
 
-from synthgen.errors import ConfigError
-
 pytestmark = pytest.mark.filterwarnings("ignore")
+# What users train: lora.target_modules of the packaged conf/train.yaml.
+TARGETS = list(compose_packaged("train").lora.target_modules)
 
 
 def tiny_transformer(seed: int = 0) -> Any:
@@ -66,20 +69,20 @@ def randomise_lora(model: torch.nn.Module, seed: int = 5) -> None:
 def test_new_adapter_leaves_the_output_unchanged() -> None:
     model = tiny_transformer()
     before = tiny_prediction(model)
-    add_lora(model, rank=4, alpha=8)
+    add_lora(model, rank=4, alpha=8, target_modules=TARGETS)
     assert torch.allclose(tiny_prediction(model), before)
 
 
 def test_only_adapter_weights_are_trainable() -> None:
     model = tiny_transformer()
-    add_lora(model, rank=4, alpha=4)
+    add_lora(model, rank=4, alpha=4, target_modules=TARGETS)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
 
 
-def test_default_targets_are_video_attention_and_ff_of_every_block() -> None:
+def test_packaged_targets_are_video_attention_and_ff_of_every_block() -> None:
     model = tiny_transformer()
-    names = add_lora(model, rank=2, alpha=2)
+    names = add_lora(model, rank=2, alpha=2, target_modules=TARGETS)
     per_block = {n.split(".", 2)[2] for n in names}
     assert per_block == {
         f"{attn}.{proj}" for attn in ("attn1", "attn2") for proj in ("to_q", "to_k", "to_v", "to_out.0")
@@ -97,7 +100,7 @@ def test_target_module_matching_nothing_is_a_config_error() -> None:
 
 def test_export_uses_ltx_keys_without_alpha() -> None:
     model = tiny_transformer()
-    add_lora(model, rank=4, alpha=8)
+    add_lora(model, rank=4, alpha=8, target_modules=TARGETS)
     keys = export_state_dict(model, rank=4, alpha=8)
     assert "diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight" in keys
     assert "diffusion_model.transformer_blocks.1.ff.net.2.lora_B.weight" in keys
@@ -110,7 +113,7 @@ def test_export_uses_ltx_keys_without_alpha() -> None:
 @pytest.mark.parametrize(("rank", "alpha"), [(4, 4.0), (4, 16.0), (8, 2.0)])
 def test_export_folds_alpha_over_rank_into_b(rank: int, alpha: float) -> None:
     model = tiny_transformer()
-    add_lora(model, rank=rank, alpha=alpha)
+    add_lora(model, rank=rank, alpha=alpha, target_modules=TARGETS)
     randomise_lora(model)
     raw = adapter_state_dict(model)
     exported = export_state_dict(model, rank=rank, alpha=alpha)
@@ -127,7 +130,7 @@ def test_saved_lora_has_reference_downscale_metadata(tmp_path: Path) -> None:
     from safetensors import safe_open
 
     model = tiny_transformer()
-    add_lora(model, rank=2, alpha=2)
+    add_lora(model, rank=2, alpha=2, target_modules=TARGETS)
     path = save_lora(
         model, tmp_path / "x.safetensors", rank=2, alpha=2, metadata={"reference_downscale_factor": 2}
     )
@@ -139,7 +142,7 @@ def test_saved_lora_has_reference_downscale_metadata(tmp_path: Path) -> None:
 
 def test_exported_lora_loads_through_ltx2_loader_and_reproduces_the_adapter(tmp_path: Path) -> None:
     trained = tiny_transformer()
-    add_lora(trained, rank=4, alpha=16)
+    add_lora(trained, rank=4, alpha=16, target_modules=TARGETS)
     randomise_lora(trained)
     path = save_lora(trained, tmp_path / "ic.safetensors", rank=4, alpha=16, metadata={})
     fresh = tiny_transformer()
@@ -158,19 +161,31 @@ def test_exported_lora_loads_through_ltx2_loader_and_reproduces_the_adapter(tmp_
 
 def test_checkpoint_of_another_rank_is_a_config_error() -> None:
     model = tiny_transformer()
-    add_lora(model, rank=4, alpha=4)
+    add_lora(model, rank=4, alpha=4, target_modules=TARGETS)
     other = tiny_transformer()
-    add_lora(other, rank=8, alpha=8)
+    add_lora(other, rank=8, alpha=8, target_modules=TARGETS)
     with pytest.raises(ConfigError, match=r"lora\.rank differs"):
         load_adapter_state(model, adapter_state_dict(other), source="ckpt.pt")
 
 
 def test_read_lora_returns_what_was_written(tmp_path: Path) -> None:
     model = tiny_transformer()
-    add_lora(model, rank=2, alpha=2)
+    add_lora(model, rank=2, alpha=2, target_modules=TARGETS)
     randomise_lora(model)
     path = save_lora(model, tmp_path / "a.safetensors", rank=2, alpha=2, metadata={})
     written = export_state_dict(model, rank=2, alpha=2)
     read = read_lora(path)
     assert read.keys() == written.keys()
     assert all(torch.equal(read[k], written[k]) for k in read)
+
+
+def test_saving_the_same_adapter_twice_writes_identical_bytes(tmp_path: Path) -> None:
+    model = tiny_transformer()
+    add_lora(model, rank=2, alpha=2, target_modules=TARGETS)
+    randomise_lora(model)
+    metadata: dict[str, str | int | float] = {f"key_{i}": i for i in range(12)}
+    first = save_lora(model, tmp_path / "a.safetensors", rank=2, alpha=2, metadata=metadata)
+    second = save_lora(
+        model, tmp_path / "b.safetensors", rank=2, alpha=2, metadata=dict(reversed(metadata.items()))
+    )
+    assert first.read_bytes() == second.read_bytes()

@@ -14,11 +14,13 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from synthgen.trainer.config import settings_from_dict
-from synthgen.trainer.toydata import write_squares
-from synthgen.trainer.train import lr_factor, run
 
 from synthgen.errors import ConfigError
+from synthgen.trainer.cache import load_item
+from synthgen.trainer.checkpoint import load_checkpoint
+from synthgen.trainer.config import load_train_config
+from synthgen.trainer.toydata import write_squares
+from synthgen.trainer.train import lr_factor, run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,13 +62,13 @@ def quick(squares: Path, cache_dir: Path, out: Path, **train: Any) -> dict[str, 
 def test_tiny_preset_trains_a_few_steps_on_cpu_well_under_a_minute(
     squares: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    run(settings_from_dict({**quick(squares, cache_dir, tmp_path / "warm"), "stage": "cache"}))
+    run(load_train_config({**quick(squares, cache_dir, tmp_path / "warm"), "stage": "cache"}))
     started = time.perf_counter()
-    report = run(settings_from_dict(quick(squares, cache_dir, tmp_path / "run", steps=5)))
+    report = run(load_train_config(quick(squares, cache_dir, tmp_path / "run", steps=5)))
     assert time.perf_counter() - started < 30.0
     assert report["steps"] == 5 and all(torch.isfinite(torch.tensor(report["losses"])))
     assert (tmp_path / "run" / "lora.safetensors").exists()
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    assert (tmp_path / "run" / "checkpoints" / "last.safetensors").exists()
     assert json.loads((tmp_path / "run" / "report.json").read_text())["eval_after"]["clips"] == 2
     assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
 
@@ -74,7 +76,7 @@ def test_tiny_preset_trains_a_few_steps_on_cpu_well_under_a_minute(
 def test_training_changes_the_adapter_and_lowers_the_loss(
     squares: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    report = run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=40, lr=3e-3)))
+    report = run(load_train_config(quick(squares, cache_dir, tmp_path, steps=40, lr=3e-3)))
     losses = report["losses"]
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
 
@@ -85,23 +87,23 @@ def test_resume_after_preemption_reproduces_the_loss_curve(
     settings = quick(
         squares, cache_dir, tmp_path / "straight", steps=6, deterministic=True, checkpoint_every=100
     )
-    straight = run(settings_from_dict(settings))["losses"]
+    straight = run(load_train_config(settings))["losses"]
     interrupted = quick(
         squares, cache_dir, tmp_path / "resumed", steps=6, deterministic=True, checkpoint_every=100
     )
-    first = run(settings_from_dict(interrupted), stop_after=3)
+    first = run(load_train_config(interrupted), stop_after=3)
     assert first["stopped_at"] == 3 and not (tmp_path / "resumed" / "lora.safetensors").exists()
-    resumed = run(settings_from_dict(interrupted))["losses"]
-    assert resumed == pytest.approx(straight, rel=1e-6, abs=1e-7)
+    resumed = run(load_train_config(interrupted))["losses"]
+    assert resumed == straight  # bit for bit
 
 
 def test_resuming_a_checkpoint_of_another_rank_is_a_config_error(
     squares: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=2)), stop_after=1)
+    run(load_train_config(quick(squares, cache_dir, tmp_path, steps=2)), stop_after=1)
     other = quick(squares, cache_dir, tmp_path, steps=2, lora={"rank": 8, "alpha": 8})
     with pytest.raises(ConfigError, match=r"^train\.resume: .* lora\.rank=4, this run has lora\.rank=8"):
-        run(settings_from_dict(other))
+        run(load_train_config(other))
 
 
 @pytest.mark.parametrize(
@@ -117,23 +119,23 @@ def test_resuming_a_checkpoint_of_another_rank_is_a_config_error(
 def test_resuming_a_checkpoint_of_another_optimisation_setting_is_a_config_error(
     squares: Path, cache_dir: Path, tmp_path: Path, override: dict[str, Any], pattern: str
 ) -> None:
-    run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=2)), stop_after=1)
+    run(load_train_config(quick(squares, cache_dir, tmp_path, steps=2)), stop_after=1)
     with pytest.raises(ConfigError, match=r"^train\.resume: .*" + pattern):
-        run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=2, **override)))
+        run(load_train_config(quick(squares, cache_dir, tmp_path, steps=2, **override)))
 
 
 def test_eval_stage_without_a_checkpoint_is_a_config_error(
     squares: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(ConfigError, match=r"^stage=eval: no checkpoint at .*last\.pt"):
-        run(settings_from_dict({**quick(squares, cache_dir, tmp_path), "stage": "eval"}))
+    with pytest.raises(ConfigError, match=r"^stage=eval: no checkpoint at .*last\.safetensors"):
+        run(load_train_config({**quick(squares, cache_dir, tmp_path), "stage": "eval"}))
 
 
 def test_eval_stage_reports_control_gain_of_the_saved_checkpoint(
     squares: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    trained = run(settings_from_dict(quick(squares, cache_dir, tmp_path, steps=3)))
-    report = run(settings_from_dict({**quick(squares, cache_dir, tmp_path), "stage": "eval"}))
+    trained = run(load_train_config(quick(squares, cache_dir, tmp_path, steps=3)))
+    report = run(load_train_config({**quick(squares, cache_dir, tmp_path), "stage": "eval"}))
     assert report["eval"] == pytest.approx(trained["eval_after"])
 
 
@@ -143,21 +145,21 @@ def test_missing_model_path_is_a_config_error(squares: Path, cache_dir: Path, tm
         "model": {"preset": "path", "path": str(tmp_path / "no")},
     }
     with pytest.raises(ConfigError, match=r"^model\.path=.*no such file or folder"):
-        run(settings_from_dict(settings))
+        run(load_train_config(settings))
 
 
 @pytest.mark.parametrize(
     ("override", "pattern"),
     [
-        ({"train": {"lr": -1.0}}, r"^train\.lr=-1\.0: must be > 0"),
-        ({"lora": {"rank": 0}}, r"^lora\.rank=0: must be >= 1"),
-        ({"train": {"stepz": 3}}, r"^train\.stepz: unknown setting"),
+        ({"train": {"lr": -1.0}}, r"^train\.lr=-1\.0: Input should be greater than 0"),
+        ({"lora": {"rank": 0}}, r"^lora\.rank=0: Input should be greater than or equal to 1"),
+        ({"train": {"stepz": 3}}, r"^train\.stepz=3: Extra inputs are not permitted"),
         ({"stage": "fly"}, r"^stage='fly'"),
     ],
 )
 def test_bad_settings_are_one_line_config_errors(override: dict[str, Any], pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern) as err:
-        settings_from_dict({"data": {"path": "x"}, **override})
+        load_train_config({"data": {"path": "x"}, "output_dir": "out", **override})
     assert "\n" not in str(err.value)
 
 
@@ -229,7 +231,7 @@ def test_multirun_sweep_trains_one_lora_per_rank(squares: Path, cache_dir: Path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     ranks = sorted(
-        torch.load(path.parent / "checkpoints" / "last.pt", weights_only=False)["identity"]["lora.rank"]
+        load_checkpoint(path.parent / "checkpoints" / "last.safetensors").identity["lora.rank"]
         for path in (tmp_path / "sweep").rglob("lora.safetensors")
     )
     assert ranks == [2, 4]
@@ -259,7 +261,7 @@ def test_ddp_with_two_cpu_processes_keeps_adapters_in_sync(
 @pytest.mark.slow
 def test_control_gain_on_held_out_clips_rises_with_training(tmp_path: Path) -> None:
     dataset = write_squares(tmp_path / "ds", 32)
-    settings = settings_from_dict(
+    settings = load_train_config(
         {
             "output_dir": str(tmp_path / "out"),
             "data": {
@@ -294,8 +296,19 @@ def test_audio_to_video_job_trains_with_the_audio_as_clean_reference(tmp_path: P
     dataset = write_squares(tmp_path / "ds", 4, control="audio_to_video")
     settings = quick(dataset, tmp_path / "cache", tmp_path / "out", steps=2)
     settings["data"]["control"] = "audio_to_video"
-    report = run(settings_from_dict(settings))
+    report = run(load_train_config(settings))
     assert report["steps"] == 2 and report["eval_after"]["clips"] == 2
-    item = torch.load(next((tmp_path / "cache").rglob("000000.pt")), weights_only=False)
-    assert item["reference"] is None and item["audio_is_reference"]
-    assert item["audio"].shape == (item["audio_frames"], 128)
+    item = load_item(next((tmp_path / "cache").rglob("000000.safetensors")))
+    assert item.reference is None and item.audio_is_reference
+    assert item.audio is not None and item.audio.shape == (item.audio_frames, 128)
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_step_and_writes_no_lora(
+    squares: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    # alpha / rank = 2.5e29 scales the adapter's gradients past float32: the first step's norm is inf.
+    settings = quick(squares, cache_dir, tmp_path, steps=3, lora={"rank": 4, "alpha": 1e30})
+    with pytest.raises(ConfigError, match=r"^train\.lr=0\.001: step 1 has loss .* gradient norm inf") as err:
+        run(load_train_config(settings))
+    assert "\n" not in str(err.value) and "lora.alpha" in str(err.value)
+    assert not (tmp_path / "lora.safetensors").exists() and not (tmp_path / "report.json").exists()

@@ -40,11 +40,9 @@ def _summary(report: dict) -> str:
 
 
 def _settings(raw: DictConfig) -> Any:
-    from .config import settings_from_dict
+    from .config import load_train_config
 
-    values = OmegaConf.to_container(raw, resolve=True)
-    assert isinstance(values, dict)
-    return settings_from_dict({str(k): v for k, v in values.items()})
+    return load_train_config(raw)
 
 
 def _check_before_hydra(raw: DictConfig) -> None:
@@ -53,11 +51,9 @@ def _check_before_hydra(raw: DictConfig) -> None:
     assert isinstance(values, dict)
     if "${hydra:" in str(values.get("output_dir", "")):
         raw.output_dir = "."  # Hydra's run folder; any existing path validates the same way
-    settings = _settings(raw)
-    from .data import require_dataset_folder
+    from .config import check_paths
 
-    if settings.data.path is not None:
-        require_dataset_folder(settings.data.path)
+    check_paths(_settings(raw))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -1,199 +1,354 @@
-"""Typed trainer settings, read from the Hydra config (``conf/train.yaml``) or a plain dict.
+r"""Typed trainer settings: ``conf/train.yaml`` (groups ``model/`` and ``train/``) validated into frozen models.
 
-Unknown keys and wrong types raise ConfigError naming the dotted key (``train.lr``), the value and the rule.
+The packaged YAML is the only source of defaults; these models hold none. ``load_train_config`` composes
+it with Hydra override strings exactly as ``synthgen-train`` does (``synthgen.describe.compose``, shared
+with ``load_generate_config``), merges a nested mapping of values on top, and validates; the app passes its
+composed config to the same function. Errors are one-line ``ConfigError``\ s naming the dotted key
+(``train.lr=inf: Input should be a finite number``).
+
+Bounds checked here at load, so a bad value stops before anything is written: seeds in [0, 2^32), learning
+rate and LoRA alpha finite and > 0, counts >= 0 or >= 1 as their meaning needs, probabilities in [0, 1],
+buckets ``WxHxF`` with sides multiples of 32 and F = 8k+1, LoRA targets valid regular expressions.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from synthgen.errors import ConfigError
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from .lora import DEFAULT_TARGET_MODULES
+from synthgen.errors import ConfigError, config_error_from_validation
 
-
-@dataclass
-class ModelSettings:
-    """``model.*``: which transformer and encoders to use."""
-
-    preset: str = "tiny"
-    path: str | None = None
-    components_path: str | None = None
-    seed: int = 0
+MAX_SEED = 2**32 - 1
+# What Hydra writes for the run folder; outside a Hydra run there is none, so a library caller names one.
+HYDRA_RUN_DIR = "${hydra:runtime.output_dir}"
 
 
-@dataclass
-class DataSettings:
+def _as_list(value: Any) -> Any:
+    # A single value on the command line (``data.buckets=64x64x9``) means a list of one.
+    return [value] if isinstance(value, str | int | float) and not isinstance(value, bool) else value
+
+
+Names = Annotated[tuple[str, ...], Field(strict=False, min_length=1), BeforeValidator(_as_list)]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A training resolution: ``width`` x ``height`` pixels, ``frames`` frames (8k+1)."""
+
+    width: int
+    height: int
+    frames: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}x{self.frames}"
+
+
+def parse_bucket(text: str) -> Bucket:
+    """``"WxHxF"`` -> Bucket; sides must be multiples of 32 and F = 8k+1 (else ConfigError)."""
+    parts = str(text).lower().split("x")
+    try:
+        width, height, frames = (int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"data.buckets: {text!r} is not WxHxF (e.g. 768x768x81)") from None
+    if width <= 0 or height <= 0 or width % 32 or height % 32:
+        raise ConfigError(f"data.buckets: {text!r}: width and height must be positive multiples of 32")
+    if frames < 1 or (frames - 1) % 8:
+        raise ConfigError(f"data.buckets: {text!r}: frames must be 8k+1 (LTX VAE temporal compression)")
+    return Bucket(width, height, frames)
+
+
+def require_dataset_folder(path: str | Path | None) -> Path:
+    """``data.path`` as a Path; ConfigError when it is unset or no folder."""
+    if path is None or not Path(path).is_dir():
+        raise ConfigError(f"data.path={None if path is None else str(path)!r}: no such folder")
+    return Path(path)
+
+
+class _Settings(BaseModel):
+    # Strict: a string where a number belongs, or 1 for true, is a mistake to report, not to convert.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class ModelSettings(_Settings):
+    """``model.*`` (group ``conf/model/``): which transformer and encoders to use."""
+
+    preset: Literal["tiny", "ltx-2.3-22b", "path"] = Field(
+        description="tiny (small random model), ltx-2.3-22b (full shape, random weights), path (local files)"
+    )
+    path: str | None = Field(
+        description="with preset=path (required there): a diffusers folder or a single .safetensors transformer"
+    )
+    components_path: str | None = Field(
+        description="a diffusers folder with the VAEs and text path when path is a single .safetensors file"
+    )
+    seed: int = Field(ge=0, le=MAX_SEED, description="seed of the random weights of the tiny and 22b presets")
+
+
+class DataSettings(_Settings):
     """``data.*``: the shards, the control job, buckets and the latent cache."""
 
-    path: str | None = None
-    control: str = "motion_track"
-    buckets: list[str] = field(default_factory=lambda: ["768x768x81", "512x512x49", "256x256x25", "64x64x9"])
-    cache_dir: str = "outputs/cache"
-    eval_clips: int = 2
-    max_clips: int = 0
+    path: str | None = Field(
+        description="the synthgen dataset folder (shards written by synthgen-generate); required"
+    )
+    control: str = Field(
+        min_length=1,
+        description="a registered control job (synthgen.controls); must equal the shards' control_job",
+    )
+    buckets: Names = Field(
+        description="training resolutions WxHxF (sides multiples of 32, F = 8k+1); each clip takes one"
+    )
+    cache_dir: str = Field(
+        min_length=1, description="root of the latent cache (one sub-folder per cache key)"
+    )
+    eval_clips: int = Field(ge=0, description="the last N clips are held out for the control-gain evaluation")
+    max_clips: int = Field(ge=0, description="use only the first N clips; 0 = all (data-size sweeps)")
+
+    @field_validator("control")
+    @classmethod
+    def _control_registered(cls, control: str) -> str:
+        from synthgen.controls import job_names
+
+        if control not in job_names():
+            raise ValueError(f"not a registered control job (have {', '.join(job_names())})")
+        return control
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets_parse(cls, buckets: tuple[str, ...]) -> tuple[str, ...]:
+        for text in buckets:
+            parse_bucket(text)
+        return buckets
 
 
-@dataclass
-class LoraSettings:
-    """``lora.*``: adapter shape; ``target_modules`` are regular expressions over module names."""
+class LoraSettings(_Settings):
+    """``lora.*``: the adapter's shape and where it goes."""
 
-    rank: int = 32
-    alpha: float = 32.0
-    dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGET_MODULES))
+    rank: int = Field(ge=1, le=4096, description="LoRA rank r")
+    alpha: float = Field(gt=0.0, description="LoRA alpha; the update is scaled by alpha / rank")
+    dropout: float = Field(ge=0.0, lt=1.0, description="dropout on the adapter's input")
+    target_modules: Names = Field(
+        description="regular expressions over module names (full match) of the linear layers to adapt"
+    )
 
-
-@dataclass
-class TrainSettings:
-    """``train.*``: optimisation, precision, speed and bookkeeping."""
-
-    steps: int = 100
-    lr: float = 1e-4
-    batch_size: int = 1
-    grad_accum: int = 1
-    warmup_steps: int = 10
-    decay: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    first_frame_conditioning_p: float = 0.1
-    device: str = "auto"
-    cpu_threads: int = 0
-    deterministic: bool = False
-    gradient_checkpointing: bool = True
-    uncheckpointed_blocks: int = 0
-    save_attention: bool = False
-    compile: bool = False
-    checkpoint_every: int = 50
-    log_every: int = 1
-    resume: bool = True
-    progress: bool = True
+    @field_validator("target_modules")
+    @classmethod
+    def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"{pattern!r} is not a regular expression ({err})") from None
+        return patterns
 
 
-@dataclass
-class EvalSettings:
+class TrainSettings(_Settings):
+    """``train.*`` (group ``conf/train/``): optimisation, precision, speed and bookkeeping."""
+
+    steps: int = Field(ge=0, le=10**8, description="optimizer steps of the whole run")
+    lr: float = Field(gt=0.0, description="peak learning rate of AdamW")
+    batch_size: int = Field(ge=1, le=4096, description="clips per micro-batch (all of one shape group)")
+    grad_accum: int = Field(ge=1, le=4096, description="micro-batches per optimizer step")
+    warmup_steps: int = Field(ge=0, description="linear learning-rate warm-up, in optimizer steps")
+    decay: Literal["cosine", "linear", "constant"] = Field(description="learning-rate decay after warm-up")
+    weight_decay: float = Field(ge=0.0, description="AdamW weight decay")
+    max_grad_norm: float = Field(gt=0.0, description="gradient clipping norm")
+    seed: int = Field(ge=0, le=MAX_SEED, description="the run's seed: adapter init, batches, noise")
+    first_frame_conditioning_p: float = Field(
+        ge=0.0, le=1.0, description="probability that a sample's first latent frame is given clean"
+    )
+    device: str = Field(
+        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="auto (the first GPU, else the CPU), cpu, mps, cuda or cuda:N",
+    )
+    cpu_threads: int = Field(ge=0, le=1024, description="torch threads on CPU; 0 = torch's default")
+    deterministic: bool = Field(description="deterministic kernels (for a bit-identical resume on GPU)")
+    gradient_checkpointing: bool = Field(description="recompute block activations in the backward pass")
+    uncheckpointed_blocks: int = Field(ge=0, description="leading blocks that keep their activations")
+    save_attention: bool = Field(description="checkpointed blocks keep attention outputs (no recompute)")
+    compile: bool = Field(description="torch.compile each transformer block (GPU)")
+    checkpoint_every: int = Field(ge=1, description="write checkpoints/last.safetensors every N steps")
+    log_every: int = Field(ge=1, description="write TensorBoard scalars every N steps")
+    resume: bool = Field(description="continue from output_dir/checkpoints/last.safetensors when it exists")
+    progress: bool = Field(description="show progress bars")
+
+
+class EvalSettings(_Settings):
     """``eval.*``: fixed-noise control-gain evaluation on held-out clips."""
 
-    seed: int = 1234
-    sigmas: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
-    noise_draws: int = 2
+    seed: int = Field(ge=0, le=MAX_SEED, description="fixed noise for every held-out clip, level and draw")
+    sigmas: Annotated[
+        tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...],
+        Field(strict=False, min_length=1),
+        BeforeValidator(_as_list),
+    ] = Field(description="fixed noise levels, each in (0, 1)")
+    noise_draws: int = Field(ge=1, le=1000, description="noise draws per clip and level")
 
 
-@dataclass
-class Settings:
-    """The whole trainer config. ``stage``: ``train`` (cache, train, evaluate), ``eval`` or ``cache``."""
+class Settings(_Settings):
+    """The whole trainer config (``conf/train.yaml``)."""
 
-    stage: str = "train"
-    output_dir: str = "outputs/train"
-    model: ModelSettings = field(default_factory=ModelSettings)
-    data: DataSettings = field(default_factory=DataSettings)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    eval: EvalSettings = field(default_factory=EvalSettings)
+    stage: Literal["train", "eval", "cache"] = Field(
+        description="train (cache, train, evaluate), eval (control gain of the saved checkpoint), cache"
+    )
+    output_dir: str = Field(min_length=1, description="where the LoRA, checkpoints, logs and report go")
+    model: ModelSettings = Field(description="which transformer and encoders")
+    data: DataSettings = Field(description="the dataset, control job, buckets and cache")
+    lora: LoraSettings = Field(description="the adapter")
+    train: TrainSettings = Field(description="optimisation, precision, speed and bookkeeping")
+    eval: EvalSettings = Field(description="the held-out control-gain evaluation")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (for checkpoints and reports)."""
-        return dataclasses.asdict(self)
+        """Plain nested JSON-ready dict (for checkpoints and reports)."""
+        return self.model_dump(mode="json")
 
 
-STAGES = ("train", "eval", "cache")
-DECAYS = ("cosine", "linear", "constant")
+def load_train_config(
+    values: Mapping[str, Any] | DictConfig | None = None, *, overrides: Sequence[str] = ()
+) -> Settings:
+    """The validated trainer settings: the packaged ``conf/train.yaml`` (the defaults of ``synthgen-train``),
+    composed with ``overrides``, with ``values`` merged on top.
+
+    - ``overrides``: Hydra override strings, exactly as on the command line; select groups here
+      (``["train=cpu_quick", "model=path", "model.path=/models/ltx-2.3", "lora.rank=16"]``).
+    - ``values``: a nested mapping merged onto the composed config after ``overrides``
+      (``{"data": {"path": "outputs/demo"}, "train": {"lr": 1e-3}}``): mappings merge key by key, lists and
+      other values replace; a top-level ``hydra`` key is ignored.
+    - a ``DictConfig`` as ``values`` is a config Hydra already composed (what the app passes): it is
+      validated as is, and ``overrides`` must be empty.
+
+    ``output_dir`` must be given outside a ``synthgen-train`` run: only Hydra has a run folder to default
+    to. Raises ``ConfigError`` naming the first bad key and value.
+    """
+    if isinstance(values, DictConfig):
+        if overrides:
+            raise TypeError("overrides apply to the packaged defaults, not to an already composed DictConfig")
+        return _validated(values)
+    from synthgen.describe.compose import compose_packaged
+
+    composed = OmegaConf.to_container(compose_packaged("train", overrides), resolve=False)
+    assert isinstance(composed, dict)
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(f"config: expected a mapping of values, got {type(values).__name__}")
+    merged = _merge({str(k): v for k, v in composed.items()}, values or {})
+    return _validated(OmegaConf.create(merged))
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    text = str(hint)
-    if text in ("bool", "<class 'bool'>"):
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}={value!r}: must be true or false")
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}={value!r}: must be an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}={value!r}: must be a number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}={value!r}: must be a string")
-        return value
-    if "None" in text and value is None:
-        return None
-    if "str" in text and "list" not in text:
-        return str(value)
-    if "list" in text:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}={value!r}: must be a list")
-        return [float(v) if "float" in text else str(v) for v in value]
-    return value
+def settings_from_dict(values: Mapping[str, Any]) -> Settings:
+    """Deprecated: ``load_train_config(values)`` does the same (values over the packaged defaults)."""
+    warnings.warn(
+        "settings_from_dict(values) is deprecated; use load_train_config(values)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return load_train_config(values)
 
 
-def _fill(cls: Any, values: dict[str, Any], prefix: str) -> Any:
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown setting (known: {', '.join(sorted(names))})")
-    kwargs = {}
-    for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{prefix}{name}={value!r}: must be a mapping")
-            kwargs[name] = _fill(hint, value, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(value, hint, f"{prefix}{name}")
-    return cls(**kwargs)
-
-
-def settings_from_dict(values: dict[str, Any]) -> Settings:
-    """Validate and convert a plain (resolved) config dict; Hydra's own ``hydra`` key is ignored."""
-    values = {k: v for k, v in values.items() if k != "hydra"}
-    settings: Settings = _fill(Settings, values, "")
+def _validated(raw: DictConfig) -> Settings:
+    values = _resolved(raw)
+    values.pop("hydra", None)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as err:
+        raise config_error_from_validation(err) from None
     check(settings)
     return settings
 
 
 def check(s: Settings) -> None:
-    """Cross-field and range rules, one ConfigError per broken rule."""
-    if s.stage not in STAGES:
-        raise ConfigError(f"stage={s.stage!r}: must be one of {list(STAGES)}")
-    rules: list[tuple[str, Any, bool, str]] = [
-        ("train.steps", s.train.steps, s.train.steps >= 0, "must be >= 0"),
-        ("train.lr", s.train.lr, s.train.lr > 0, "must be > 0"),
-        ("train.batch_size", s.train.batch_size, s.train.batch_size >= 1, "must be >= 1"),
-        ("train.grad_accum", s.train.grad_accum, s.train.grad_accum >= 1, "must be >= 1"),
-        ("train.warmup_steps", s.train.warmup_steps, s.train.warmup_steps >= 0, "must be >= 0"),
-        ("train.decay", s.train.decay, s.train.decay in DECAYS, f"must be one of {list(DECAYS)}"),
-        ("train.max_grad_norm", s.train.max_grad_norm, s.train.max_grad_norm > 0, "must be > 0"),
-        (
-            "train.first_frame_conditioning_p",
-            s.train.first_frame_conditioning_p,
-            0.0 <= s.train.first_frame_conditioning_p <= 1.0,
-            "must be in [0, 1]",
-        ),
-        ("train.checkpoint_every", s.train.checkpoint_every, s.train.checkpoint_every >= 1, "must be >= 1"),
-        ("lora.rank", s.lora.rank, s.lora.rank >= 1, "must be >= 1"),
-        ("lora.alpha", s.lora.alpha, s.lora.alpha > 0, "must be > 0"),
-        ("lora.dropout", s.lora.dropout, 0.0 <= s.lora.dropout < 1.0, "must be in [0, 1)"),
-        ("lora.target_modules", s.lora.target_modules, len(s.lora.target_modules) > 0, "must not be empty"),
-        ("data.eval_clips", s.data.eval_clips, s.data.eval_clips >= 0, "must be >= 0"),
-        ("eval.noise_draws", s.eval.noise_draws, s.eval.noise_draws >= 1, "must be >= 1"),
-        (
-            "eval.sigmas",
-            s.eval.sigmas,
-            len(s.eval.sigmas) > 0 and all(0.0 < x < 1.0 for x in s.eval.sigmas),
-            "must be a non-empty list of values in (0, 1)",
-        ),
-    ]
-    for key, value, ok, rule in rules:
-        if not ok:
-            raise ConfigError(f"{key}={value!r}: {rule}")
-    if s.stage != "cache" and s.model.preset != "ltx-2.3-22b" and not s.data.path:
+    """Rules across fields, one ConfigError per broken rule."""
+    if s.model.preset == "path" and not s.model.path:
+        raise ConfigError(
+            f"model.path={s.model.path!r}: model=path needs a local diffusers folder or .safetensors"
+        )
+    if not s.data.path:
+        # Every stage reads the shards, at least to find the cache made from them.
         raise ConfigError("data.path=None: set the dataset folder (synthgen shards) to train on")
+
+
+def check_paths(s: Settings) -> None:
+    """The local files a run reads exist: ``data.path`` is a folder; with ``model=path``, ``model.path``."""
+    require_dataset_folder(s.data.path)
+    if s.model.preset == "path" and s.model.path and not Path(s.model.path).expanduser().exists():
+        raise ConfigError(
+            f"model.path={s.model.path!r}: no such file or folder (weights are loaded from local paths only)"
+        )
+
+
+def _merge(base: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolved(raw: DictConfig) -> dict[str, Any]:
+    """``raw`` as a plain dict with interpolations resolved; a mandatory value left unset is a ConfigError."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    output_dir = raw._get_node("output_dir")
+    if (
+        output_dir is not None
+        and str(output_dir._value()).startswith("${hydra:")
+        and not HydraConfig.initialized()
+    ):
+        raise ConfigError(
+            "output_dir: outside a synthgen-train run there is no Hydra run folder; set output_dir"
+        )
+    try:
+        values = OmegaConf.to_container(raw, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        key = getattr(err, "full_key", "") or "config"
+        raise ConfigError(f"{key}: missing mandatory value (set {key}=...)") from None
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"config: {str(err).splitlines()[0]}") from None
+    assert isinstance(values, dict)
+    return {str(k): v for k, v in values.items()}
+
+
+def reference_table() -> str:
+    """The config reference of docs/training.md: every key with its rule and description, from the models."""
+    rows = ["| key | rule | meaning |", "| --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name}.")
+                continue
+            rows.append(f"| `{prefix}{name}` | {_rule(info)} | {info.description} |")
+
+    walk(Settings, "")
+    return "\n".join(rows)
+
+
+def _rule(info: Any) -> str:
+    choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
+    parts = [" \\| ".join(f"`{c}`" for c in choices)] if choices else []
+    for item in info.metadata:
+        for attr, symbol in (
+            ("gt", ">"),
+            ("ge", ">="),
+            ("lt", "<"),
+            ("le", "<="),
+            ("min_length", "length >="),
+        ):
+            if getattr(item, attr, None) is not None:
+                parts.append(f"{symbol} {getattr(item, attr)}")
+        if getattr(item, "pattern", None):
+            parts.append(f"`{item.pattern}`".replace("|", "\\|"))
+    return ", ".join(parts)
+
+
+if __name__ == "__main__":
+    print(reference_table())

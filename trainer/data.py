@@ -1,20 +1,15 @@
-"""Training data: shard rows -> (reference, target, caption, audio) -> resolution buckets -> cached latents.
+"""Training data: shard rows -> (reference, target, caption, audio) -> resolution buckets -> encoder inputs.
 
 The control job decides which row fields play which role (``ControlJob.trainer_roles`` in
 ``synthgen.controls``): the reference video or the audio conditions the target. Clips are resized (cover) and
-centre-cropped to a bucket ``WxHxF`` (sides multiples of 32, frames 8k+1), encoded once with the video VAE
-(and the audio VAE for audio-conditioned jobs) and the text path, and written to a cache folder whose name is
-a hash of everything that shapes its contents (model, encoders, buckets, control job, the shards' bytes), so
-a changed setting never reuses stale latents. Items are written atomically and skipped when present, so an
-interrupted encode resumes; ``index.json`` is written last and marks a complete cache.
+centre-cropped to a bucket ``WxHxF`` (sides multiples of 32, frames 8k+1) and encoded with the video VAE
+(and the audio VAE for audio-conditioned jobs) and the text path; ``synthgen.trainer.cache`` stores the
+results once per clip.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,38 +21,10 @@ import torch.nn.functional as F
 from synthgen.controls import TrainerRoles, get_job, job_names
 from synthgen.dataset.rows import ClipRow
 from synthgen.errors import ConfigError, DataError
-from synthgen.fileio import atomic_write_bytes, atomic_write_json
 
+from .config import Bucket, require_dataset_folder
 from .ic import audio_num_latent_frames
 from .model import ModelBundle
-
-CACHE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """A training resolution: ``width`` x ``height`` pixels, ``frames`` frames (8k+1)."""
-
-    width: int
-    height: int
-    frames: int
-
-    def __str__(self) -> str:
-        return f"{self.width}x{self.height}x{self.frames}"
-
-
-def parse_bucket(text: str) -> Bucket:
-    """``"WxHxF"`` -> Bucket; sides must be multiples of 32 and F = 8k+1 (else ConfigError)."""
-    parts = str(text).lower().split("x")
-    try:
-        width, height, frames = (int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"data.buckets: {text!r} is not WxHxF (e.g. 768x768x81)") from None
-    if width <= 0 or height <= 0 or width % 32 or height % 32:
-        raise ConfigError(f"data.buckets: {text!r}: width and height must be positive multiples of 32")
-    if frames < 1 or (frames - 1) % 8:
-        raise ConfigError(f"data.buckets: {text!r}: frames must be 8k+1 (LTX VAE temporal compression)")
-    return Bucket(width, height, frames)
 
 
 @dataclass
@@ -240,150 +207,13 @@ def encode_text(bundle: ModelBundle, captions: list[str]) -> tuple[torch.Tensor,
     return video.float().cpu(), audio.float().cpu(), conn_mask.float().cpu()
 
 
-# --------------------------------------------------------------------------------------------- cache
-
-
-def require_dataset_folder(path: str | Path | None) -> Path:
-    """``data.path`` as a Path; ConfigError when it is unset or no folder."""
-    if path is None or not Path(path).is_dir():
-        raise ConfigError(f"data.path={None if path is None else str(path)!r}: no such folder")
-    return Path(path)
-
-
-def dataset_fingerprint(path: str | Path) -> str:
-    """Hash of the shards' content: the manifest's per-file sha256 list, else the bytes of every .parquet."""
-    root = require_dataset_folder(path)
-    manifest = root / "_manifest.json"
-    digest = hashlib.sha256()
-    if manifest.exists():
-        files = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
-        for entry in sorted(files, key=lambda e: str(e.get("path", ""))):
-            digest.update(f"{entry.get('path')}:{entry.get('sha256')}\n".encode())
-        return digest.hexdigest()
-    parquet = sorted(root.rglob("*.parquet"))
-    if not parquet:
-        raise DataError(f"data.path={str(path)!r}: no shards (.parquet files) found")
-    for file in parquet:
-        digest.update(str(file.relative_to(root)).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_key(
-    model_id: str, buckets: Sequence[Bucket], control: str, fingerprint: str, extra: dict[str, Any]
-) -> str:
-    """The cache folder name: a hash of every input that shapes the cached tensors."""
-    body = json.dumps(
-        {
-            "format": CACHE_FORMAT,
-            "model": model_id,
-            "buckets": [str(b) for b in buckets],
-            "control": control,
-            "data": fingerprint,
-            **extra,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()[:20]
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` of ``obj`` written to ``path`` atomically (``synthgen.fileio``): never half-written."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+# ---------------------------------------------------------------------------------------------- rows
 
 
 def iter_rows(path: str | Path) -> Iterator[ClipRow]:
-    """Stream the rows of the synthgen dataset at ``path`` as decoded ``ClipRow``s."""
+    """Stream the rows of the synthgen dataset at ``path`` as decoded ``ClipRow``s, every shard checked
+    against the manifest's sha256 first (a changed shard raises DataError before anything is cached)."""
     from synthgen.dataset.reader import iter_rows as read_rows
 
     require_dataset_folder(path)
-    yield from read_rows(str(path))
-
-
-def build_cache(
-    rows: Iterable[ClipRow],
-    bundle: ModelBundle,
-    *,
-    cache_dir: Path,
-    control: str,
-    buckets: Sequence[Bucket],
-    progress: bool = False,
-) -> list[Path]:
-    """Encode every row once into ``cache_dir`` (one ``.pt`` per clip); returns the item paths in row order.
-
-    Present items are kept (resume); ``index.json`` is written last.
-    """
-    index_file = cache_dir / "index.json"
-    if index_file.exists():
-        listed: list[str] = json.loads(index_file.read_text(encoding="utf-8"))["items"]
-        return [cache_dir / name for name in listed]
-    if bundle.vae is None or bundle.text_encoder is None:
-        raise ConfigError(
-            "model.preset: this model has no encoders; point data.cache_dir at a complete cache"
-        )
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    names: list[str] = []
-    iterator: Iterable[ClipRow] = rows
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(rows, desc="encode", unit="clip")
-    for position, row in enumerate(iterator):
-        where = f"row {position} ({row.clip_id})"
-        example = row_to_example(row, control, where)
-        name = f"{position:06d}.pt"
-        names.append(name)
-        if (cache_dir / name).exists():
-            continue
-        atomic_torch_save(
-            encode_example(example, bundle, choose_bucket(buckets, example, where)), cache_dir / name
-        )
-    if not names:
-        raise DataError(f"data.path: the dataset has no rows for control job {control!r}")
-    atomic_write_json(index_file, {"items": names, "control": control})
-    return [cache_dir / name for name in names]
-
-
-def encode_example(example: Example, bundle: ModelBundle, bucket: Bucket) -> dict[str, Any]:
-    """Everything one training step needs for this clip, as CPU tensors."""
-    assert bundle.vae is not None
-    target = encode_video(bundle.vae, fit_video(example.target, bucket.width, bucket.height, bucket.frames))
-    reference = None
-    if example.reference is not None:
-        s, tf = example.reference_downscale, example.reference_temporal_factor
-        ref_frames = (bucket.frames - 1) // tf + 1
-        pixels = fit_video(example.reference, bucket.width // s, bucket.height // s, ref_frames)
-        reference = encode_video(bundle.vae, pixels)
-    audio_latents = None
-    if example.audio_is_reference:
-        if bundle.audio_vae is None:
-            raise ConfigError("model: control job audio_to_video needs an audio VAE (audio_vae/ subfolder)")
-        assert example.audio is not None and example.audio_sample_rate is not None
-        audio_latents = encode_audio(
-            bundle.audio_vae, example.audio, example.audio_sample_rate, bucket.frames, example.fps
-        )
-    text, audio_text, mask = encode_text(bundle, [example.caption])
-    return {
-        "clip_id": example.clip_id,
-        "bucket": str(bucket),
-        "fps": example.fps,
-        "target": target,
-        "reference": reference,
-        "audio": audio_latents,
-        "audio_frames": audio_num_latent_frames(round(bucket.frames / example.fps * 16000), 16000),
-        "text": text[0],
-        "audio_text": audio_text[0],
-        "text_mask": mask[0],
-        "reference_downscale": example.reference_downscale,
-        "reference_temporal_factor": example.reference_temporal_factor,
-        "audio_is_reference": example.audio_is_reference,
-    }
-
-
-def load_items(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Read cached items into memory (latents are small: a 768x768x81 clip is 128x11x24x24 floats)."""
-    return [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    yield from read_rows(str(path), verify="sha256")

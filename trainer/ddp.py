@@ -14,26 +14,20 @@ import sys
 
 from synthgen.errors import SynthgenError
 
+# No Hydra run folder here: every rank must agree on one output folder.
+DEFAULT_OUTPUT_DIR = "outputs/train/ddp"
+
 
 def main(argv: list[str] | None = None) -> int:
     """Compose ``conf/train.yaml`` with ``argv`` overrides and train; returns the exit code."""
-    from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
-
-    from .config import settings_from_dict
+    from .config import load_train_config
     from .train import run
 
     overrides = list(sys.argv[1:] if argv is None else argv)
+    if not any(arg.split("=", 1)[0].lstrip("+") == "output_dir" for arg in overrides):
+        overrides.append(f"output_dir={DEFAULT_OUTPUT_DIR}")
     try:
-        with initialize_config_module(config_module="synthgen.conf", version_base="1.3"):
-            raw = compose(config_name="train", overrides=overrides)
-        values = OmegaConf.to_container(raw, resolve=False)
-        assert isinstance(values, dict)
-        if str(values.get("output_dir", "")).startswith("${hydra:"):
-            values["output_dir"] = "outputs/train/ddp"
-        values = OmegaConf.to_container(OmegaConf.create(values), resolve=True)  # type: ignore[assignment]
-        assert isinstance(values, dict)
-        run(settings_from_dict({str(k): v for k, v in values.items()}))
+        run(load_train_config(overrides=overrides))
     except SynthgenError as err:
         print(f"synthgen-train: error: {err}", file=sys.stderr)
         return err.exit_code

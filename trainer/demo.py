@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import settings_from_dict
+from .config import load_train_config
 from .train import run
 
 SIZE = 128
@@ -60,8 +60,9 @@ def demo_settings(
 
 
 def synthgen_dataset_config(path: Path, control: str) -> dict[str, Any]:
-    """A dataset of CLIPS Blender-rendered clips for ``control`` at the demo's size (one shard)."""
-    job: dict[str, Any] = {"job": control}
+    """Values for a dataset of CLIPS Blender-rendered clips at the demo's size (one shard), merged onto the
+    packaged config with ``control=<control>`` selected (``load_generate_config(values, overrides=...)``)."""
+    job: dict[str, Any] = {}
     if control == "motion_track":
         # Thick, long tracks: the tiny model's 32x-downsampling VAE must still see them.
         job.update(num_tracks=32, trail_length=8, point_radius_px=4.0, line_width_px=3.0, background="black")
@@ -70,6 +71,8 @@ def synthgen_dataset_config(path: Path, control: str) -> dict[str, Any]:
         "output_dir": str(path),
         "clip": {"width": SIZE, "height": SIZE, "num_frames": FRAMES, "fps": 24},
         "render": {"samples": 4, "tracks_per_object": 24, "background_tracks": 8},
+        # The path kinds of the documented runs (docs/bench_train.md), before bezier and piecewise paths.
+        "motion": {"kinds": ["linear", "catmull_rom", "circle", "lissajous", "random_smooth"]},
         "camera": {"moves": ["static"], "handheld_probability": 0.0, "composite_probability": 0.0},
         "control": job,
     }
@@ -101,14 +104,16 @@ def main(argv: list[str] | None = None) -> int:
             from synthgen import generate_dataset, load_generate_config
 
             config = synthgen_dataset_config(args.root / f"synthgen_{args.control}", args.control)
-            generate_dataset(load_generate_config(config), progress=False)
+            generate_dataset(
+                load_generate_config(config, overrides=[f"control={args.control}"]), progress=False
+            )
         settings = demo_settings(args.root, "cache", args.device, args.steps, args.source, args.control)
-        report = run(settings_from_dict(settings))
+        report = run(load_train_config(settings))
         print(f"cached {report['clips']} clips under {args.root / 'cache' / report['cache_key']}")
         return 0
     started = time.perf_counter()
     settings = demo_settings(args.root, "train", args.device, args.steps, args.source, args.control)
-    report = run(settings_from_dict(settings))
+    report = run(load_train_config(settings))
     losses = report["losses"]
     chunk = max(1, len(losses) // 10)
     means = [

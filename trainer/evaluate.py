@@ -8,41 +8,45 @@ ignores the reference, larger the more the prediction depends on the right contr
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .step import Conditioning, ic_loss
 
+if TYPE_CHECKING:
+    from .cache import CachedItem
+
 
 def conditioning_for(
-    items: list[dict[str, Any]], device: torch.device, generator: torch.Generator, audio_channels: int
+    items: list[CachedItem], device: torch.device, generator: torch.Generator, audio_channels: int
 ) -> Conditioning:
     """Stack the text/audio inputs of ``items`` (one bucket); video-only jobs get noise as the audio stream."""
-    text = torch.stack([it["text"] for it in items]).to(device)
-    audio_text = torch.stack([it["audio_text"] for it in items]).to(device)
-    mask = torch.stack([it["text_mask"] for it in items]).to(device)
-    is_reference = bool(items[0]["audio_is_reference"])
+    text = torch.stack([it.text for it in items]).to(device)
+    audio_text = torch.stack([it.audio_text for it in items]).to(device)
+    mask = torch.stack([it.text_mask for it in items]).to(device)
+    is_reference = items[0].audio_is_reference
     if is_reference:
-        audio = torch.stack([it["audio"] for it in items]).to(device)
+        audio = torch.stack([it.audio for it in items if it.audio is not None]).to(device)
     else:
-        shape = (len(items), int(items[0]["audio_frames"]), audio_channels)
+        shape = (len(items), items[0].audio_frames, audio_channels)
         audio = torch.randn(shape, generator=generator, device=generator.device).to(device)
     # All-ones masks are dropped so attention can use the fused kernels (the result is identical).
     return Conditioning(text, audio_text, None if bool(mask.all()) else mask, audio, is_reference)
 
 
-def _shape_key(item: dict[str, Any]) -> tuple[Any, ...]:
-    ref = item["reference"]
-    audio = item["audio"]
+def _shape_key(item: CachedItem) -> tuple[Any, ...]:
+    ref = item.reference
+    audio = item.audio
     return (
-        tuple(item["target"].shape),
+        tuple(item.target.shape),
         None if ref is None else tuple(ref.shape),
         None if audio is None else tuple(audio.shape),
     )
 
 
-def mismatched_partner(index: int, items: list[dict[str, Any]]) -> int | None:
+def mismatched_partner(index: int, items: list[CachedItem]) -> int | None:
     """The next item (cyclically) whose inputs have the same shapes as ``items[index]``'s, or None."""
     key = _shape_key(items[index])
     for offset in range(1, len(items)):
@@ -55,7 +59,7 @@ def mismatched_partner(index: int, items: list[dict[str, Any]]) -> int | None:
 @torch.no_grad()
 def control_gain(
     transformer: torch.nn.Module,
-    items: list[dict[str, Any]],
+    items: list[CachedItem],
     *,
     sigmas: list[float],
     noise_draws: int,
@@ -86,22 +90,23 @@ def control_gain(
                         seed * 1_000_003 + index * 1009 + draw * 101 + level
                     )
                     noise = torch.randn(
-                        (1, *item["target"].shape), generator=generator, device=device, dtype=torch.float32
+                        (1, *item.target.shape), generator=generator, device=device, dtype=torch.float32
                     )
-                    control = dict(item)
-                    control["reference"] = which["reference"]
-                    if item["audio_is_reference"]:
-                        control["audio"] = which["audio"]
+                    control = dataclasses.replace(
+                        item,
+                        reference=which.reference,
+                        audio=which.audio if item.audio_is_reference else item.audio,
+                    )
                     cond = conditioning_for([control], device, generator, cfg.audio_in_channels)
-                    reference = control["reference"]
+                    reference = control.reference
                     loss = ic_loss(
                         transformer,
-                        item["target"][None].to(device),
+                        item.target[None].to(device),
                         None if reference is None else reference[None].to(device),
                         cond,
-                        fps=float(item["fps"]),
-                        reference_downscale=int(item["reference_downscale"]),
-                        reference_temporal_factor=int(item["reference_temporal_factor"]),
+                        fps=float(item.fps),
+                        reference_downscale=item.reference_downscale,
+                        reference_temporal_factor=item.reference_temporal_factor,
                         generator=generator,
                         first_frame_conditioning_p=0.0,
                         sigma=torch.tensor([sigma_value], device=device),

@@ -2,33 +2,32 @@
 
 Exported files hold ``diffusion_model.<module>.lora_A.weight`` ([r, in]) and ``.lora_B.weight`` ([out, r])
 with ``alpha / r`` folded into B (their loaders ignore alpha, so no alpha key is written), plus string
-metadata (``reference_downscale_factor``, ``rank``, ``alpha``, ``target_modules`` ...).
+metadata (``reference_downscale_factor``, ``rank``, ``alpha``, ``target_modules`` ...) in sorted order, so two
+identical runs write identical bytes. Which modules get an adapter is ``lora.target_modules`` in
+``conf/train.yaml``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
 from synthgen.errors import ConfigError
-from synthgen.fileio import atomic_write_bytes
 
-# Public LTX IC-LoRA configs train the video stream's self- and cross-attention projections and its MLP.
-DEFAULT_TARGET_MODULES: tuple[str, ...] = (
-    r"transformer_blocks\.\d+\.attn1\.(to_q|to_k|to_v|to_out\.0)",
-    r"transformer_blocks\.\d+\.attn2\.(to_q|to_k|to_v|to_out\.0)",
-    r"transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)",
-)
+from . import tensorfile
+
 ADAPTER_NAME = "default"
 EXPORT_PREFIX = "diffusion_model."
 
 
-def resolve_target_modules(model: torch.nn.Module, patterns: list[str] | tuple[str, ...]) -> list[str]:
+def resolve_target_modules(model: torch.nn.Module, patterns: Sequence[str]) -> list[str]:
     """Names of the ``nn.Linear`` modules each fully matching one of ``patterns`` (regular expressions).
 
     Raises ConfigError naming the first pattern that matches no linear layer.
@@ -58,18 +57,19 @@ def add_lora(
     rank: int,
     alpha: float,
     dropout: float = 0.0,
-    target_modules: list[str] | tuple[str, ...] = DEFAULT_TARGET_MODULES,
+    target_modules: Sequence[str],
     dtype: torch.dtype | None = None,
     seed: int = 0,
 ) -> list[str]:
     """Inject a LoRA adapter in place (B zero-initialised, so the model is unchanged at first); freeze the rest.
 
-    Returns the adapted module names. ``dtype`` sets the adapter weights' dtype (default: the base weights');
+    ``target_modules`` are regular expressions over module names (``lora.target_modules``). Returns the
+    adapted module names. ``dtype`` sets the adapter weights' dtype (default: the base weights');
     ``seed`` fixes the random initialisation of A.
     """
     if rank < 1:
         raise ConfigError(f"lora.rank={rank}: must be >= 1")
-    if alpha <= 0:
+    if not (math.isfinite(alpha) and alpha > 0):
         raise ConfigError(f"lora.alpha={alpha}: must be > 0")
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"lora.dropout={dropout}: must be in [0, 1)")
@@ -157,7 +157,7 @@ def save_lora(
     tensors = export_state_dict(model, rank=rank, alpha=alpha)
     text_meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
     text_meta.update({"format": "pt", "rank": str(rank), "alpha": json.dumps(alpha)})
-    atomic_write_bytes(path, save(tensors, metadata=text_meta))
+    tensorfile.write(path, tensors, text_meta)
     return path
 
 

@@ -1,17 +1,28 @@
-"""The IC-LoRA training recipe, top to bottom: setup, data, model, loop, checkpoint, export, evaluation.
+"""The IC-LoRA training recipe, top to bottom: setup, train, save, evaluate.
 
 ``run(settings)`` does one stage (``cache``, ``train`` or ``eval``) and returns a report dict that is also
-written to ``<output_dir>/report.json``. Outputs of ``train``: ``lora.safetensors`` (LTX/ComfyUI keys),
-``checkpoints/last.pt`` (resumable state), ``tensorboard/`` logs and ``report.json`` with the control gain
-on held-out clips before and after training.
+written to ``<output_dir>/report.json``. The pieces, in the order ``run`` calls them:
+
+- setup: the device (and the data-parallel rank when launched by accelerate/torchrun), the model bundle,
+  the latent cache, the adapter; for training also the optimizer, schedule and random generators, resumed
+  from ``checkpoints/last.safetensors`` when it exists;
+- train: the loop, one optimizer step per :func:`train_step`, a checkpoint every ``train.checkpoint_every``
+  steps; the first non-finite loss stops the run with a one-line error and writes no LoRA;
+- save: the checkpoint, the exported LoRA (LTX/ComfyUI keys) and the report;
+- evaluate: the control gain on held-out clips, before and after training.
+
+Outputs of ``train``: ``lora.safetensors``, ``checkpoints/last.safetensors``, ``tensorboard/`` logs and
+``report.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +32,112 @@ import torch
 from synthgen.errors import ConfigError
 from synthgen.fileio import atomic_write_json
 
-from .config import Settings
-from .data import (
-    atomic_torch_save,
-    build_cache,
-    cache_key,
-    dataset_fingerprint,
-    iter_rows,
-    load_items,
-    parse_bucket,
-)
+from .cache import CachedItem, build_cache, cache_key, dataset_fingerprint, load_items
+from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
+from .config import Settings, parse_bucket
+from .data import iter_rows
 from .evaluate import conditioning_for, control_gain
 from .lora import adapter_state_dict, add_lora, load_adapter_state, lora_parameters, save_lora
 from .model import ModelBundle, load_model
 from .speed import configure_speed
 from .step import ic_loss
 
-CHECKPOINT_NAME = "last.pt"
+
+def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
+    """Run ``settings.stage``; ``stop_after`` > 0 ends the loop after that many steps of this process
+    (a checkpoint is written, as when a time-limited job is preempted). Returns the report."""
+    paths = OutputPaths(Path(settings.output_dir))
+    if settings.stage == "eval" and not paths.checkpoint.exists():
+        raise ConfigError(
+            f"stage=eval: no checkpoint at {paths.checkpoint}; train with this output_dir first "
+            "(a training run's report.json has the base model's control gain as eval_before)"
+        )
+    runtime = setup_runtime(settings)
+    bundle = setup_model(settings, runtime)
+    items, data_key = prepare_items(settings, bundle)
+    free_encoders(bundle, runtime)
+    report: dict[str, Any] = {"stage": settings.stage, "cache_key": data_key, "clips": len(items)}
+    if settings.stage == "cache":
+        return write_report(report, paths.report)
+
+    train_items, eval_items = split_items(items, settings.data.eval_clips)
+    transformer = setup_adapter(bundle.transformer, settings)
+    if settings.stage == "eval":
+        load_adapter_state(
+            transformer, load_checkpoint(paths.checkpoint).adapter, source=str(paths.checkpoint)
+        )
+        report["eval"] = evaluate(transformer, eval_items, settings, runtime.device)
+        return write_report(report, paths.report)
+
+    recipe = setup_training(settings, runtime, transformer, bundle.model_id, data_key, train_items, paths)
+    if recipe.state.eval_before is None and eval_items and runtime.main_process:
+        recipe.state.eval_before = evaluate(transformer, eval_items, settings, runtime.device)
+    recipe.wrap_for_data_parallel()
+    train(recipe, stop_after=stop_after)
+    report.update(
+        {"steps": recipe.state.step, "losses": recipe.state.losses, "eval_before": recipe.state.eval_before}
+    )
+    if not save_outputs(recipe, report):
+        return report
+    if eval_items:
+        report["eval_after"] = evaluate(transformer, eval_items, settings, runtime.device)
+    return write_report(report, paths.report)
+
+
+# ------------------------------------------------------------------------------------------------ setup
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where a run writes, under ``output_dir``."""
+
+    root: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / CHECKPOINT_NAME
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.json"
+
+    @property
+    def lora(self) -> Path:
+        return self.root / "lora.safetensors"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its device and dtype, and its rank when launched for data parallelism."""
+
+    device: torch.device
+    dtype: torch.dtype
+    accelerator: Any | None
+    rank: int
+
+    @property
+    def main_process(self) -> bool:
+        return self.rank == 0
+
+
+def setup_runtime(settings: Settings) -> Runtime:
+    """Device, threads, determinism and (under accelerate/torchrun) the data-parallel process group."""
+    device = resolve_device(settings.train.device)
+    if settings.train.cpu_threads > 0:
+        torch.set_num_threads(settings.train.cpu_threads)
+    accelerator = None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Launched by accelerate/torchrun: data parallel (DDP, gloo on CPU), each rank its own batches.
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=device.type == "cpu")
+        device = accelerator.device
+    if settings.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    rank = accelerator.process_index if accelerator is not None else 0
+    return Runtime(device=device, dtype=dtype, accelerator=accelerator, rank=rank)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -55,6 +155,174 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def setup_model(settings: Settings, runtime: Runtime) -> ModelBundle:
+    """The transformer in the runtime's dtype, and the encoders on its device (for the cache)."""
+    bundle = load_model(
+        settings.model.preset,
+        path=settings.model.path,
+        components_path=settings.model.components_path,
+        device=runtime.device,
+        dtype=runtime.dtype,
+        seed=settings.model.seed,
+    )
+    for encoder in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors):
+        if encoder is not None:
+            encoder.to(runtime.device)
+    return bundle
+
+
+def prepare_items(settings: Settings, bundle: ModelBundle) -> tuple[list[CachedItem], str]:
+    """Encode (or reuse) the latent cache of ``data.path``; returns the items and the cache key."""
+    assert settings.data.path is not None
+    buckets = [parse_bucket(b) for b in settings.data.buckets]
+    fingerprint = dataset_fingerprint(settings.data.path)
+    extra = {"max_text_tokens": bundle.max_text_tokens}
+    key = cache_key(bundle.model_id, buckets, settings.data.control, fingerprint, extra)
+    paths = build_cache(
+        iter_rows(settings.data.path),
+        bundle,
+        cache_dir=Path(settings.data.cache_dir) / key,
+        control=settings.data.control,
+        buckets=buckets,
+        progress=settings.train.progress,
+    )
+    if settings.data.max_clips > 0:
+        paths = paths[: settings.data.max_clips]
+    return load_items(paths), key
+
+
+def free_encoders(bundle: ModelBundle, runtime: Runtime) -> None:
+    """Encoders are done once the cache exists; free their memory before training."""
+    bundle.vae = bundle.audio_vae = bundle.text_encoder = bundle.connectors = None
+    if runtime.device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def split_items(items: list[CachedItem], eval_clips: int) -> tuple[list[CachedItem], list[CachedItem]]:
+    """The last ``eval_clips`` items are held out; at least one item must remain for training."""
+    if eval_clips >= len(items):
+        raise ConfigError(f"data.eval_clips={eval_clips}: the dataset has only {len(items)} clips")
+    cut = len(items) - eval_clips
+    return items[:cut], items[cut:]
+
+
+def setup_adapter(transformer: torch.nn.Module, settings: Settings) -> torch.nn.Module:
+    """Inject the LoRA (float32 weights, B = 0, A seeded by ``train.seed``); the base is frozen."""
+    add_lora(
+        transformer,
+        rank=settings.lora.rank,
+        alpha=settings.lora.alpha,
+        dropout=settings.lora.dropout,
+        target_modules=settings.lora.target_modules,
+        dtype=torch.float32,
+        seed=settings.train.seed,
+    )
+    return transformer
+
+
+@dataclass
+class TrainState:
+    """What changes from step to step, and what a checkpoint saves to continue bit for bit."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    generator: torch.Generator  # noise, sigmas and first-frame draws
+    rng: np.random.Generator  # batch sampling
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    eval_before: dict[str, Any] | None = None
+
+
+@dataclass
+class Recipe:
+    """Everything the loop and the savers read: settings, runtime, model, data and state."""
+
+    settings: Settings
+    runtime: Runtime
+    transformer: torch.nn.Module
+    model: torch.nn.Module  # the transformer, wrapped by DDP when data parallel
+    params: list[torch.nn.Parameter]
+    train_items: list[CachedItem]
+    groups: list[list[int]]
+    audio_channels: int  # of the transformer's audio stream (noise for video-only jobs)
+    identity: dict[str, Any]
+    paths: OutputPaths
+    state: TrainState
+
+    def wrap_for_data_parallel(self) -> None:
+        """Under accelerate, wrap the model (DDP) and the optimizer; a no-op in a single process."""
+        if self.runtime.accelerator is not None:
+            self.model, self.state.optimizer = self.runtime.accelerator.prepare(
+                self.transformer, self.state.optimizer
+            )
+
+
+def setup_training(
+    settings: Settings,
+    runtime: Runtime,
+    transformer: torch.nn.Module,
+    model_id: str,
+    data_key: str,
+    train_items: list[CachedItem],
+    paths: OutputPaths,
+) -> Recipe:
+    """Speed settings, AdamW over the adapter, warm-up + decay schedule, seeded generators; resumed from
+    the checkpoint when ``train.resume`` and one exists."""
+    t = settings.train
+    configure_speed(
+        transformer,
+        gradient_checkpointing=t.gradient_checkpointing,
+        uncheckpointed_blocks=t.uncheckpointed_blocks,
+        save_attention=t.save_attention,
+        compile_blocks=t.compile,
+    )
+    transformer.train()
+    config: Any = transformer.config
+    params = lora_parameters(transformer)
+    optimizer = torch.optim.AdamW(
+        params, lr=t.lr, weight_decay=t.weight_decay, fused=runtime.device.type == "cuda"
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, warmup_steps=t.warmup_steps, total_steps=t.steps, decay=t.decay),
+    )
+    state = TrainState(
+        optimizer=optimizer,
+        scheduler=schedule,
+        generator=torch.Generator(device=runtime.device).manual_seed(t.seed * 1009 + runtime.rank),
+        rng=np.random.Generator(np.random.PCG64([t.seed, runtime.rank])),
+    )
+    recipe = Recipe(
+        settings=settings,
+        runtime=runtime,
+        transformer=transformer,
+        model=transformer,
+        params=params,
+        train_items=train_items,
+        groups=shape_groups(train_items),
+        audio_channels=int(config.audio_in_channels),
+        identity=run_identity(settings, model_id, data_key),
+        paths=paths,
+        state=state,
+    )
+    if t.resume and paths.checkpoint.exists():
+        resume(recipe, load_checkpoint(paths.checkpoint))
+    return recipe
+
+
+def resume(recipe: Recipe, checkpoint: Checkpoint) -> None:
+    """Continue from ``checkpoint``: same identity required, then adapter, optimizer, schedule, generators."""
+    path = recipe.paths.checkpoint
+    check_identity(checkpoint.identity, recipe.identity, path)
+    load_adapter_state(recipe.transformer, checkpoint.adapter, source=str(path))
+    state = recipe.state
+    state.optimizer.load_state_dict(checkpoint.optimizer)
+    state.scheduler.load_state_dict(checkpoint.scheduler)
+    state.generator.set_state(checkpoint.generator)
+    state.rng.bit_generator.state = checkpoint.rng
+    state.step, state.losses, state.eval_before = checkpoint.step, checkpoint.losses, checkpoint.eval_before
+
+
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, decay: str) -> float:
     """Learning-rate multiplier at optimizer step ``step`` (0-based): linear warm-up, then decay to 0."""
     if warmup_steps > 0 and step < warmup_steps:
@@ -67,90 +335,26 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, decay: str) -> 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def prepare_items(settings: Settings, bundle: ModelBundle) -> tuple[list[dict[str, Any]], str]:
-    """Encode (or reuse) the latent cache of ``data.path``; returns the items and the cache key."""
-    assert settings.data.path is not None
-    buckets = [parse_bucket(b) for b in settings.data.buckets]
-    fingerprint = dataset_fingerprint(settings.data.path)
-    extra = {"max_text_tokens": bundle.max_text_tokens}
-    key = cache_key(bundle.model_id, buckets, settings.data.control, fingerprint, extra)
-    cache_dir = Path(settings.data.cache_dir) / key
-    paths = build_cache(
-        iter_rows(settings.data.path),
-        bundle,
-        cache_dir=cache_dir,
-        control=settings.data.control,
-        buckets=buckets,
-        progress=settings.train.progress,
-    )
-    if settings.data.max_clips > 0:
-        paths = paths[: settings.data.max_clips]
-    return load_items(paths), key
-
-
-def split_items(
-    items: list[dict[str, Any]], eval_clips: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The last ``eval_clips`` items are held out; at least one item must remain for training."""
-    if eval_clips >= len(items):
-        raise ConfigError(f"data.eval_clips={eval_clips}: the dataset has only {len(items)} clips")
-    cut = len(items) - eval_clips
-    return items[:cut], items[cut:]
-
-
-def _shape_groups(items: list[dict[str, Any]]) -> list[list[int]]:
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, item in enumerate(items):
-        ref = item["reference"]
-        key = (tuple(item["target"].shape), None if ref is None else tuple(ref.shape), item["audio_frames"])
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
-
-
-def sample_batch(
-    items: list[dict[str, Any]], groups: list[list[int]], batch_size: int, rng: np.random.Generator
-) -> list[dict[str, Any]]:
-    """``batch_size`` items of one shape group (group chosen by size, items without replacement if possible)."""
-    sizes = np.array([len(g) for g in groups], dtype=np.float64)
-    group = groups[int(rng.choice(len(groups), p=sizes / sizes.sum()))]
-    picks = rng.choice(len(group), size=batch_size, replace=len(group) < batch_size)
-    return [items[group[int(p)]] for p in picks]
-
-
-def _write_report(obj: Any, path: Path) -> None:
-    atomic_write_json(path, obj, indent=1, sort_keys=True)
-
-
-def adapter_digest(model: torch.nn.Module) -> str:
-    """SHA-256 of the adapter weights' bytes (equal on every data-parallel rank when in sync)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, value in sorted(adapter_state_dict(model).items()):
-        digest.update(name.encode())
-        digest.update(value.float().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def run_identity(settings: Settings, model_id: str, data_key: str) -> dict[str, Any]:
     """What a checkpoint must agree on to be resumed by this run."""
+    lora, t = settings.lora, settings.train
     return {
         "model": model_id,
         "data": data_key,
-        "lora.rank": settings.lora.rank,
-        "lora.alpha": settings.lora.alpha,
-        "lora.dropout": settings.lora.dropout,
-        "lora.target_modules": list(settings.lora.target_modules),
-        "train.steps": settings.train.steps,
-        "train.lr": settings.train.lr,
-        "train.batch_size": settings.train.batch_size,
-        "train.grad_accum": settings.train.grad_accum,
-        "train.seed": settings.train.seed,
-        "train.warmup_steps": settings.train.warmup_steps,
-        "train.decay": settings.train.decay,
-        "train.weight_decay": settings.train.weight_decay,
-        "train.max_grad_norm": settings.train.max_grad_norm,
-        "train.first_frame_conditioning_p": settings.train.first_frame_conditioning_p,
+        "lora.rank": lora.rank,
+        "lora.alpha": lora.alpha,
+        "lora.dropout": lora.dropout,
+        "lora.target_modules": list(lora.target_modules),
+        "train.steps": t.steps,
+        "train.lr": t.lr,
+        "train.batch_size": t.batch_size,
+        "train.grad_accum": t.grad_accum,
+        "train.seed": t.seed,
+        "train.warmup_steps": t.warmup_steps,
+        "train.decay": t.decay,
+        "train.weight_decay": t.weight_decay,
+        "train.max_grad_norm": t.max_grad_norm,
+        "train.first_frame_conditioning_p": t.first_frame_conditioning_p,
     }
 
 
@@ -164,204 +368,42 @@ def check_identity(saved: dict[str, Any], current: dict[str, Any], path: Path) -
             )
 
 
-def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
-    """Run ``settings.stage``; ``stop_after`` > 0 ends the loop after that many steps of this process
-    (a checkpoint is written, as when a time-limited job is preempted). Returns the report."""
-    output_dir = Path(settings.output_dir)
-    checkpoint_path = output_dir / "checkpoints" / CHECKPOINT_NAME
-    if settings.stage == "eval" and not checkpoint_path.exists():
-        raise ConfigError(
-            f"stage=eval: no checkpoint at {checkpoint_path}; train with this output_dir first "
-            "(a training run's report.json has the base model's control gain as eval_before)"
-        )
-    device = resolve_device(settings.train.device)
-    if settings.train.cpu_threads > 0:
-        torch.set_num_threads(settings.train.cpu_threads)
-    accelerator = None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # Launched by accelerate/torchrun: data parallel (DDP, gloo on CPU), each rank its own batches.
-        from accelerate import Accelerator
+# ------------------------------------------------------------------------------------------------ train
 
-        accelerator = Accelerator(cpu=device.type == "cpu")
-        device = accelerator.device
-    rank = accelerator.process_index if accelerator is not None else 0
-    main_process = rank == 0
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if settings.train.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-    bundle = load_model(
-        settings.model.preset,
-        path=settings.model.path,
-        components_path=settings.model.components_path,
-        device=device,
-        dtype=dtype,
-        seed=settings.model.seed,
-    )
-    for encoder in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors):
-        if encoder is not None:
-            encoder.to(device)
-    items, data_key = prepare_items(settings, bundle)
-    # Encoders are done once the cache exists; free their memory before training.
-    bundle.vae = bundle.audio_vae = bundle.text_encoder = bundle.connectors = None
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    report: dict[str, Any] = {"stage": settings.stage, "cache_key": data_key, "clips": len(items)}
-    if settings.stage == "cache":
-        _write_report(report, output_dir / "report.json")
-        return report
 
-    train_items, eval_items = split_items(items, settings.data.eval_clips)
-    transformer = bundle.transformer
-    add_lora(
-        transformer,
-        rank=settings.lora.rank,
-        alpha=settings.lora.alpha,
-        dropout=settings.lora.dropout,
-        target_modules=settings.lora.target_modules,
-        dtype=torch.float32,
-        seed=settings.train.seed,
-    )
-    evaluate = dict(
-        sigmas=list(settings.eval.sigmas),
-        noise_draws=settings.eval.noise_draws,
-        seed=settings.eval.seed,
-        device=device,
-    )
-    if settings.stage == "eval":
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        load_adapter_state(transformer, state["adapter"], source=str(checkpoint_path))
-        report["eval"] = control_gain(transformer, eval_items, **evaluate)  # type: ignore[arg-type]
-        _write_report(report, output_dir / "report.json")
-        return report
-
-    configure_speed(
-        transformer,
-        gradient_checkpointing=settings.train.gradient_checkpointing,
-        uncheckpointed_blocks=settings.train.uncheckpointed_blocks,
-        save_attention=settings.train.save_attention,
-        compile_blocks=settings.train.compile,
-    )
-    transformer.train()
-    params = lora_parameters(transformer)
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=settings.train.lr,
-        weight_decay=settings.train.weight_decay,
-        fused=device.type == "cuda",
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: lr_factor(
-            step,
-            warmup_steps=settings.train.warmup_steps,
-            total_steps=settings.train.steps,
-            decay=settings.train.decay,
-        ),
-    )
-    generator = torch.Generator(device=device).manual_seed(settings.train.seed * 1009 + rank)
-    rng = np.random.Generator(np.random.PCG64([settings.train.seed, rank]))
-    identity = run_identity(settings, bundle.model_id, data_key)
-    losses: list[float] = []
-    start_step = 0
-    eval_before: dict[str, Any] | None = None
-    if settings.train.resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        check_identity(state["identity"], identity, checkpoint_path)
-        load_adapter_state(transformer, state["adapter"], source=str(checkpoint_path))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        rng.bit_generator.state = state["rng"]
-        losses = list(state["losses"])
-        start_step = int(state["step"])
-        eval_before = state.get("eval_before")
-    if eval_before is None and eval_items and main_process:
-        eval_before = control_gain(transformer, eval_items, **evaluate)  # type: ignore[arg-type]
-    model: torch.nn.Module = transformer
-    if accelerator is not None:
-        model, optimizer = accelerator.prepare(transformer, optimizer)
-
-    def save_checkpoint(step: int) -> None:
-        if not main_process:
-            return
-        atomic_torch_save(
-            {
-                "identity": identity,
-                "step": step,
-                "adapter": adapter_state_dict(transformer),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "rng": rng.bit_generator.state,
-                "losses": losses,
-                "eval_before": eval_before,
-                "settings": settings.to_dict(),
-            },
-            checkpoint_path,
-        )
-
+def train(recipe: Recipe, *, stop_after: int = 0) -> None:
+    """Step until ``train.steps`` (or ``stop_after`` steps of this process), logging and checkpointing."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    writer = SummaryWriter(log_dir=str(output_dir / "tensorboard" / f"rank{rank}"), purge_step=start_step)
-    groups = _shape_groups(train_items)
-    audio_channels = int(transformer.config.audio_in_channels)
+    t, state, main = recipe.settings.train, recipe.state, recipe.runtime.main_process
+    log_dir = recipe.paths.root / "tensorboard" / f"rank{recipe.runtime.rank}"
+    writer = SummaryWriter(log_dir=str(log_dir), purge_step=state.step)
     bar = tqdm(
-        total=settings.train.steps,
-        initial=start_step,
-        desc="train",
-        unit="step",
-        disable=not (settings.train.progress and main_process),
+        total=t.steps, initial=state.step, desc="train", unit="step", disable=not (t.progress and main)
     )
-    step = start_step
     steps_this_run = 0
     try:
-        while step < settings.train.steps:
+        while state.step < t.steps:
             started = time.perf_counter()
-            # Dropout (if any) draws from torch's global RNG: seed it per step so resumed runs match.
-            torch.manual_seed(settings.train.seed * 1_000_003 + step)
-            total = 0.0
-            for _ in range(settings.train.grad_accum):
-                batch = sample_batch(train_items, groups, settings.train.batch_size, rng)
-                loss = ic_loss(
-                    model,
-                    torch.stack([it["target"] for it in batch]).to(device),
-                    None
-                    if batch[0]["reference"] is None
-                    else torch.stack([it["reference"] for it in batch]).to(device),
-                    conditioning_for(batch, device, generator, audio_channels),
-                    fps=float(batch[0]["fps"]),
-                    reference_downscale=int(batch[0]["reference_downscale"]),
-                    reference_temporal_factor=int(batch[0]["reference_temporal_factor"]),
-                    generator=generator,
-                    first_frame_conditioning_p=settings.train.first_frame_conditioning_p,
-                )
-                scaled = loss / settings.train.grad_accum
-                if accelerator is not None:
-                    accelerator.backward(scaled)
-                else:
-                    scaled.backward()
-                total += float(loss.detach()) / settings.train.grad_accum
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, settings.train.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(total)
-            step += 1
+            loss, grad_norm = train_step(recipe)
+            state.losses.append(loss)
+            state.step += 1
             steps_this_run += 1
-            seconds = time.perf_counter() - started
-            lr = scheduler.get_last_lr()[0]
-            if step % settings.train.log_every == 0:
-                writer.add_scalar("train/loss", total, step)
-                writer.add_scalar("train/lr", lr, step)
-                writer.add_scalar("train/grad_norm", float(grad_norm), step)
-                writer.add_scalar("train/s_per_step", seconds, step)
-            bar.set_postfix(loss=f"{total:.4f}", lr=f"{lr:.2e}", s_step=f"{seconds:.2f}")
+            seconds, lr = time.perf_counter() - started, state.scheduler.get_last_lr()[0]
+            if state.step % t.log_every == 0:
+                for name, value in (
+                    ("loss", loss),
+                    ("lr", lr),
+                    ("grad_norm", grad_norm),
+                    ("s_per_step", seconds),
+                ):
+                    writer.add_scalar(f"train/{name}", value, state.step)
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", s_step=f"{seconds:.2f}")
             bar.update(1)
-            preempted = stop_after > 0 and steps_this_run >= stop_after
-            if step % settings.train.checkpoint_every == 0 or step == settings.train.steps or preempted:
-                save_checkpoint(step)
+            preempted = 0 < stop_after <= steps_this_run
+            if state.step % t.checkpoint_every == 0 or state.step == t.steps or preempted:
+                write_checkpoint(recipe)
             if preempted:
                 break
     finally:
@@ -369,33 +411,161 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
         writer.flush()
         writer.close()
 
-    report.update({"steps": step, "losses": losses, "eval_before": eval_before})
-    if accelerator is not None:
-        report["rank"] = rank
-        report["world_size"] = accelerator.num_processes
-        report["adapter_sha256"] = adapter_digest(transformer)
-        _write_report(report, output_dir / "ranks" / f"rank{rank}.json")
-        accelerator.wait_for_everyone()
-    if step < settings.train.steps or not main_process:
+
+def train_step(recipe: Recipe) -> tuple[float, float]:
+    """One optimizer step over ``train.grad_accum`` micro-batches; returns (mean loss, gradient norm).
+
+    A non-finite loss or gradient stops the run before the optimizer touches the adapter (ConfigError).
+    """
+    t, state, device = recipe.settings.train, recipe.state, recipe.runtime.device
+    # Dropout (if any) draws from torch's global RNG: seed it per step so resumed runs match.
+    torch.manual_seed(t.seed * 1_000_003 + state.step)
+    total = 0.0
+    for _ in range(t.grad_accum):
+        batch = sample_batch(recipe.train_items, recipe.groups, t.batch_size, state.rng)
+        loss = ic_loss(
+            recipe.model,
+            torch.stack([it.target for it in batch]).to(device),
+            _stack_references(batch, device),
+            conditioning_for(batch, device, state.generator, recipe.audio_channels),
+            fps=float(batch[0].fps),
+            reference_downscale=batch[0].reference_downscale,
+            reference_temporal_factor=batch[0].reference_temporal_factor,
+            generator=state.generator,
+            first_frame_conditioning_p=t.first_frame_conditioning_p,
+        )
+        scaled = loss / t.grad_accum
+        if recipe.runtime.accelerator is not None:
+            recipe.runtime.accelerator.backward(scaled)
+        else:
+            scaled.backward()
+        total += float(loss.detach()) / t.grad_accum
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(recipe.params, t.max_grad_norm))
+    # The gradient norm is the same on every data-parallel rank (gradients are all-reduced), so every rank
+    # stops at the same step.
+    if not (math.isfinite(total) and math.isfinite(grad_norm)):
+        raise ConfigError(
+            f"train.lr={t.lr}: step {state.step + 1} has loss {total:.4g} and gradient norm {grad_norm:.4g} (not "
+            f"finite): the run diverged; lower train.lr or lora.alpha ({recipe.settings.lora.alpha:g}); no LoRA "
+            "was written"
+        )
+    state.optimizer.step()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    return total, grad_norm
+
+
+def _stack_references(batch: list[CachedItem], device: torch.device) -> torch.Tensor | None:
+    references = [it.reference for it in batch]
+    if references[0] is None:
+        return None
+    return torch.stack([r for r in references if r is not None]).to(device)
+
+
+def shape_groups(items: list[CachedItem]) -> list[list[int]]:
+    """Indices of items whose tensors have equal shapes (a batch is drawn from one group)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, item in enumerate(items):
+        ref = None if item.reference is None else tuple(item.reference.shape)
+        groups.setdefault((tuple(item.target.shape), ref, item.audio_frames), []).append(i)
+    return list(groups.values())
+
+
+def sample_batch(
+    items: list[CachedItem], groups: list[list[int]], batch_size: int, rng: np.random.Generator
+) -> list[CachedItem]:
+    """``batch_size`` items of one shape group (group chosen by size, items without replacement if possible)."""
+    sizes = np.array([len(g) for g in groups], dtype=np.float64)
+    group = groups[int(rng.choice(len(groups), p=sizes / sizes.sum()))]
+    picks = rng.choice(len(group), size=batch_size, replace=len(group) < batch_size)
+    return [items[group[int(p)]] for p in picks]
+
+
+# ------------------------------------------------------------------------------------------------- save
+
+
+def write_checkpoint(recipe: Recipe) -> None:
+    """``checkpoints/last.safetensors`` from the main process (the others hold the same adapter)."""
+    if not recipe.runtime.main_process:
+        return
+    state = recipe.state
+    checkpoint = Checkpoint(
+        step=state.step,
+        losses=state.losses,
+        eval_before=state.eval_before,
+        adapter=adapter_state_dict(recipe.transformer),
+        optimizer=state.optimizer.state_dict(),
+        scheduler=state.scheduler.state_dict(),
+        generator=state.generator.get_state(),
+        rng=dict(state.rng.bit_generator.state),
+        identity=recipe.identity,
+        settings=recipe.settings.to_dict(),
+    )
+    save_checkpoint(checkpoint, recipe.paths.checkpoint)
+
+
+def save_outputs(recipe: Recipe, report: dict[str, Any]) -> bool:
+    """Per-rank reports under data parallelism; then, on the main process of a finished run, the LoRA.
+
+    Returns whether this process goes on to evaluate and write ``report.json``.
+    """
+    settings, runtime, step = recipe.settings, recipe.runtime, recipe.state.step
+    if runtime.accelerator is not None:
+        report.update(
+            rank=runtime.rank,
+            world_size=runtime.accelerator.num_processes,
+            adapter_sha256=adapter_digest(recipe.transformer),
+        )
+        atomic_write_json(
+            recipe.paths.root / "ranks" / f"rank{runtime.rank}.json", report, indent=1, sort_keys=True
+        )
+        runtime.accelerator.wait_for_everyone()
+    if step < settings.train.steps or not runtime.main_process:
         report["stopped_at"] = step
-        return report
+        return False
+    first = recipe.train_items[0]
     metadata = {
-        "reference_downscale_factor": int(train_items[0]["reference_downscale"]),
-        "reference_temporal_factor": int(train_items[0]["reference_temporal_factor"]),
+        "reference_downscale_factor": first.reference_downscale,
+        "reference_temporal_factor": first.reference_temporal_factor,
         "control_job": settings.data.control,
-        "base_model": bundle.model_id,
-        "target_modules": json.dumps(settings.lora.target_modules),
+        "base_model": recipe.identity["model"],
+        "target_modules": json.dumps(list(settings.lora.target_modules)),
         "steps": step,
     }
-    lora_path = save_lora(
-        transformer,
-        output_dir / "lora.safetensors",
+    path = save_lora(
+        recipe.transformer,
+        recipe.paths.lora,
         rank=settings.lora.rank,
         alpha=settings.lora.alpha,
-        metadata=metadata,  # type: ignore[arg-type]
+        metadata=metadata,
     )
-    report["lora"] = str(lora_path)
-    if eval_items:
-        report["eval_after"] = control_gain(transformer, eval_items, **evaluate)  # type: ignore[arg-type]
-    _write_report(report, output_dir / "report.json")
+    report["lora"] = str(path)
+    return True
+
+
+def write_report(report: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Write ``report.json`` atomically; returns the report."""
+    atomic_write_json(path, report, indent=1, sort_keys=True)
     return report
+
+
+def adapter_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of the adapter weights' bytes (equal on every data-parallel rank when in sync)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(adapter_state_dict(model).items()):
+        digest.update(name.encode())
+        digest.update(value.float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    transformer: torch.nn.Module, items: list[CachedItem], settings: Settings, device: torch.device
+) -> dict[str, Any]:
+    """The control gain on held-out ``items`` with the fixed noise of ``eval.*`` (``synthgen.trainer.evaluate``)."""
+    e = settings.eval
+    return control_gain(
+        transformer, items, sigmas=list(e.sigmas), noise_draws=e.noise_draws, seed=e.seed, device=device
+    )
