@@ -144,6 +144,7 @@ def test_read_back_matches_written_rows(tmp_path: Path) -> None:
     assert [c["clip_id"] for c in clips] == [r.clip_id for r in rows]
     for clip, row in zip(clips, rows, strict=True):
         assert np.array_equal(clip["video"], row.video)
+        assert row.reference_video is not None
         assert np.array_equal(clip["reference_video"], row.reference_video)
         assert np.array_equal(clip["control_video_tracks"], row.controls["tracks"])
         assert row.audio is not None and np.abs(clip["audio"] - row.audio).max() <= 2.0**-23

@@ -79,6 +79,7 @@ def test_rows_read_back_equal_the_rows_written(tmp_path: Path) -> None:
             if name in ("video", "reference_video"):
                 np.testing.assert_array_equal(getattr(after, name), getattr(before, name))
             elif name == "audio":
+                assert after.audio is not None and before.audio is not None
                 np.testing.assert_allclose(after.audio, before.audio, atol=2.0**-22)
             elif name in ("labels", "controls"):
                 assert getattr(after, name).keys() == getattr(before, name).keys()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from synthgen.dataset.store import DATA_DIR, DATASET_FILE
 from synthgen.dataset.validate import validate_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``synthgen validate``."""
-    parser.add_argument("path", help="dataset folder (holds _dataset.json, data/*.parquet)")
+    parser.add_argument("path", help=f"dataset folder (holds {DATASET_FILE}, {DATA_DIR}/*.parquet)")
     parser.add_argument("--no-decode", action="store_true", help="skip decoding videos and audio (faster)")
     parser.add_argument("--max-problems", type=int, default=100, help="stop after this many problems")
 

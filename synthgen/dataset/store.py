@@ -54,7 +54,7 @@ FAILURES_FILE = "_failures.jsonl"
 CARD_FILE = "README.md"
 CONFIG_HASH_DIGITS = 16
 
-ClipAdder = Callable[[ShardWriter, int], None]
+ClipAdder = Callable[[ShardWriter, int], object]  # the return value is ignored
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
