@@ -3,22 +3,29 @@ YAML front matter; the body summarises the manifest for a person."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-def dataset_card(manifest: Mapping[str, Any], data_glob: str) -> str:
-    """The card of a finalised dataset: front matter naming the shard files ``data_glob`` plus a summary."""
+def dataset_card(manifest: Mapping[str, Any], data_files: Sequence[str]) -> str:
+    """The card of a finalised dataset: front matter naming the shard files ``data_files`` (paths relative to
+    the folder) plus a summary.
+
+    The files are listed one by one, not as a glob, so a file in ``data/`` that is not one of the dataset's
+    shards is never loaded as part of it."""
     name = manifest["dataset_name"]
     control = manifest.get("config", {}).get("control", {})
     job = control.get("job", "") if isinstance(control, dict) else ""
+    # JSON strings are valid YAML scalars, so no file name can break the front matter.
+    paths = "".join(f"    - {json.dumps(path)}\n" for path in data_files)
     return (
         "---\n"
         "configs:\n"
         "- config_name: default\n"
         "  data_files:\n"
         "  - split: train\n"
-        f"    path: {data_glob}\n"
+        f"    path:\n{paths}"
         "tags:\n- synthetic\n- video\n- synthgen\n"
         "---\n\n"
         f"# {name}\n\n"

@@ -36,12 +36,14 @@ _FILES = {"video": ("videos", ".mp4"), "reference_video": ("references", ".mp4")
 
 def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
     """Write the dataset at ``path`` in the LTX-2 trainer's input layout under ``out_dir``; returns the
-    path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding)."""
+    path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding). A shard whose bytes
+    differ from the manifest (sha256) raises DataError before anything is written."""
     out = Path(out_dir)
     for folder in ("videos", "references", "audio", "labels"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
-    for columns in open_dataset(path, decode_media=False):
+    # Every shard's sha256 is checked against the manifest before the first file is written.
+    for columns in open_dataset(path, decode_media=False, verify="sha256"):
         clip_id = columns[column_of("clip_id")]
         export = get_job(columns[column_of("control_job")]).export_columns
         written: dict[str, str] = {}

@@ -3,15 +3,22 @@
 ``open_dataset`` works on a local folder and on any pyarrow or fsspec filesystem (``s3://``, ``gs://``,
 ``memory://``...). Filters are pyarrow expressions on scalar columns (``pc.field("scene") == "orbit"``),
 evaluated before any media is decoded.
+
+Integrity: every Parquet page's CRC32 is checked as it is read; ``verify`` adds a check of each shard file
+against the manifest (or the commit records) when the dataset is opened: its size (``"size"``, the default,
+costs one metadata call per file) or its size and sha256 (``"sha256"``, reads every byte once; the default
+of ``synthgen export`` and the trainer's cache building).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +40,22 @@ from synthgen.dataset.store import DATA_DIR, MANIFEST_FILE, SHARDS_DIR
 from synthgen.errors import DataError
 
 _SCAN_ERRORS = (pa.ArrowException, OSError, ValueError)
+
+Verify = Literal["sha256", "size", "none"]
+VERIFY_MODES: tuple[Verify, ...] = ("sha256", "size", "none")
+# Every read checks each page's CRC32 (the writer stores one per page): a flipped byte fails loudly.
+_PARQUET = pads.ParquetFileFormat(
+    default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """One shard file of a dataset and what its manifest or commit record says about it (None: nothing)."""
+
+    path: str
+    num_bytes: int | None = None
+    sha256: str | None = None
 
 
 def _resolve_filesystem(path: str, filesystem: Any) -> tuple[pafs.FileSystem, str]:
@@ -56,34 +79,86 @@ def _read_text(fs: pafs.FileSystem, path: str) -> str | None:
 
 
 def shard_files(fs: pafs.FileSystem, root: str) -> list[str]:
-    """The shard files of a dataset folder, in clip order.
+    """The shard files of a dataset folder, in clip order (see ``shard_entries``)."""
+    return [entry.path for entry in shard_entries(fs, root)[0]]
 
-    From ``_manifest.json`` when present; else from the committed shard records (a run in progress);
-    else every ``data/*.parquet`` (a folder of shards copied without their records).
+
+def shard_entries(fs: pafs.FileSystem, root: str) -> tuple[list[ShardFile], str]:
+    """The shard files of a dataset folder in clip order, and where the list came from.
+
+    From ``_manifest.json`` when present (``"manifest"``); else from the committed shard records, a run in
+    progress (``"records"``); else every ``data/*.parquet``, a folder of shards copied without their records
+    (``"data"``, no sizes or hashes to check against).
     """
     text = _read_text(fs, posixpath.join(root, MANIFEST_FILE))
     if text is not None:
-        try:
-            return [posixpath.join(root, entry["path"]) for entry in json.loads(text)["files"]]
-        except (ValueError, KeyError, TypeError) as err:
-            raise DataError(f"{posixpath.join(root, MANIFEST_FILE)}: malformed manifest ({err})") from None
+        return _entries(root, text, posixpath.join(root, MANIFEST_FILE), "malformed manifest"), "manifest"
     records = fs.get_file_info(pafs.FileSelector(posixpath.join(root, SHARDS_DIR), allow_not_found=True))
     if records:
-        files: list[str] = []
+        files: list[ShardFile] = []
         for info in sorted(records, key=lambda item: item.path):
-            if not info.path.endswith(".json"):
-                continue
-            body = _read_text(fs, info.path) or ""
-            try:
-                files += [posixpath.join(root, entry["path"]) for entry in json.loads(body)["files"]]
-            except (ValueError, KeyError, TypeError) as err:
-                raise DataError(f"{info.path}: malformed shard record ({err})") from None
-        return files
-    infos = fs.get_file_info(pafs.FileSelector(posixpath.join(root, DATA_DIR), allow_not_found=True))
-    found = sorted(info.path for info in infos if info.path.endswith(".parquet"))
+            if info.path.endswith(".json"):
+                files += _entries(root, _read_text(fs, info.path) or "", info.path, "malformed shard record")
+        return files, "records"
+    found = _data_parquet_files(fs, root)
     if not found:
         raise DataError(f"{root}: no shards (no {MANIFEST_FILE}, no {SHARDS_DIR}/, no {DATA_DIR}/*.parquet)")
-    return found
+    return [ShardFile(path) for path in found], "data"
+
+
+def _entries(root: str, text: str, where: str, what: str) -> list[ShardFile]:
+    try:
+        return [
+            ShardFile(posixpath.join(root, entry["path"]), int(entry["bytes"]), str(entry["sha256"]))
+            for entry in json.loads(text)["files"]
+        ]
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{where}: {what} ({type(err).__name__}: {err})") from None
+
+
+def _data_parquet_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    infos = fs.get_file_info(pafs.FileSelector(posixpath.join(root, DATA_DIR), allow_not_found=True))
+    return sorted(info.path for info in infos if info.path.endswith(".parquet"))
+
+
+def unlisted_files(fs: pafs.FileSystem, root: str, listed: Sequence[ShardFile]) -> list[str]:
+    """The ``data/*.parquet`` files the manifest does not list: shards it lost, or files that are not ours."""
+    known = {posixpath.normpath(entry.path) for entry in listed}
+    return [path for path in _data_parquet_files(fs, root) if posixpath.normpath(path) not in known]
+
+
+def verify_shards(fs: pafs.FileSystem, entries: Sequence[ShardFile], verify: Verify) -> None:
+    """Check each shard file against its recorded size (``"size"``) or size and sha256 (``"sha256"``);
+    DataError naming the first file that differs."""
+    if verify not in VERIFY_MODES:
+        raise DataError(f"verify={verify!r}: must be one of {', '.join(VERIFY_MODES)}")
+    if verify == "none":
+        return
+    for entry in entries:
+        if entry.num_bytes is None or entry.sha256 is None:
+            if verify == "sha256":
+                raise DataError(
+                    f"{entry.path}: no manifest or shard record to verify it against; "
+                    "open with verify='none' to read it unchecked"
+                )
+            continue
+        info = fs.get_file_info(entry.path)
+        if info.type != pafs.FileType.File:
+            raise DataError(f"{entry.path}: listed in the manifest but missing")
+        if info.size != entry.num_bytes:
+            raise DataError(
+                f"{entry.path}: {info.size} bytes, the manifest says {entry.num_bytes} (changed or truncated)"
+            )
+        if verify == "sha256" and _stream_sha256(fs, entry.path) != entry.sha256:
+            raise DataError(f"{entry.path}: sha256 differs from the manifest (the bytes changed); not read")
+
+
+def _stream_sha256(fs: pafs.FileSystem, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open_input_stream(path) as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -131,7 +206,7 @@ class ClipDataset:
 
     def _file_dataset(self, path: str) -> pads.Dataset:
         try:
-            dataset = pads.dataset(path, format="parquet", filesystem=self.filesystem)
+            dataset = pads.dataset(path, format=_PARQUET, filesystem=self.filesystem)
         except _SCAN_ERRORS as err:
             raise DataError(f"{path}: unreadable shard ({type(err).__name__}: {_first_line(err)})") from None
         check_schema(dataset.schema, path)
@@ -235,6 +310,7 @@ def open_dataset(
     filesystem: Any = None,
     as_torch: bool = False,
     decode_media: bool = True,
+    verify: Verify = "size",
 ) -> ClipDataset:
     """Open the synthgen dataset at ``path`` for streaming.
 
@@ -246,18 +322,34 @@ def open_dataset(
     ``as_torch`` turns arrays into torch tensors (torch must be installed); ``decode_media=False`` leaves
     media as their encoded bytes (MP4 / FLAC) for copying. A missing column, a shard of
     another schema version or a corrupt file raises DataError naming the file.
+
+    ``verify`` checks each shard file against the manifest (or commit records) before anything is read:
+    ``"size"`` (default) its size, ``"sha256"`` its size and sha256 (reads every byte once; a folder without
+    records then raises), ``"none"`` nothing. Page checksums are verified while reading in every mode.
+    ``.parquet`` files in ``data/`` that the manifest does not list are not read, with a one-line warning.
     """
     fs, root = _resolve_filesystem(str(path), filesystem)
     root = root.rstrip("/") or "/"
     wanted = list(columns) if columns is not None else None
-    return ClipDataset(fs, root, shard_files(fs, root), wanted, filter, as_torch, decode_media)
+    entries, source = shard_entries(fs, root)
+    if source == "manifest":
+        unlisted = unlisted_files(fs, root, entries)
+        if unlisted:
+            warnings.warn(
+                f"{root}: {len(unlisted)} .parquet file(s) in {DATA_DIR}/ not listed in {MANIFEST_FILE} "
+                f"(first: {posixpath.relpath(unlisted[0], root)}) are not read; synthgen validate reports them",
+                stacklevel=2,
+            )
+    verify_shards(fs, entries, verify)
+    files = [entry.path for entry in entries]
+    return ClipDataset(fs, root, files, wanted, filter, as_torch, decode_media)
 
 
 def iter_rows(
-    path: str, filter: pads.Expression | None = None, *, filesystem: Any = None
+    path: str, filter: pads.Expression | None = None, *, filesystem: Any = None, verify: Verify = "size"
 ) -> Iterator[ClipRow]:
     """Stream the clips of the dataset at ``path`` as typed ``ClipRow``s, every field decoded (media to
     numpy arrays, labels to their stored shapes, pairing and timings to dicts). ``filter`` and
-    ``filesystem`` as in ``open_dataset``; for a few columns of many clips, ``open_dataset(columns=...)``
-    reads and decodes less."""
-    return open_dataset(path, filter=filter, filesystem=filesystem).rows()
+    ``filesystem`` and ``verify`` as in ``open_dataset``; for a few columns of many clips,
+    ``open_dataset(columns=...)`` reads and decodes less."""
+    return open_dataset(path, filter=filter, filesystem=filesystem, verify=verify).rows()

@@ -2,7 +2,8 @@
 (``WriteSettings``) and the writer of one shard's Parquet parts (``ShardWriter``).
 
 A ``ShardWriter`` writes under temporary names only; ``DatasetStore.commit`` renames the parts and records
-them (the storage protocol is stated in ``synthgen.dataset.store``).
+them (the storage protocol is stated in ``synthgen.dataset.store``). Every page carries a CRC32 checksum,
+which every reader verifies.
 """
 
 from __future__ import annotations
@@ -218,6 +219,8 @@ class ShardWriter:
             compression={f.name: ("none" if f.name in media_columns else "zstd") for f in schema},
             use_dictionary=[name for name in _SCALAR_COLUMNS if schema.field(name).type == pa.string()],
             write_statistics=_SCALAR_COLUMNS,
+            # A CRC32 per page: a flipped byte inside a shard fails the read instead of decoding wrong.
+            write_page_checksum=True,
         )
         self._parts.append((tmp, final, 0))
         self._rows_in_part = 0

@@ -7,6 +7,7 @@ Layout of a dataset folder::
     _failures.jsonl              clips whose pipeline raised a SynthgenError: spec + error, one per line
     _dataset.json                what every job agrees on: name, num_clips, clips_per_shard, config hash
     _shards/shard-00003.json     commit record of shard 3 (its parts, hashes, clips, failures)
+    _locks/shard-00003.lock      claim of the job writing shard 3 right now (``synthgen.dataset.claim``)
     data/shard-00003-000.parquet part 0 of shard 3 (a shard is split into parts by ``max_bytes``)
 
 Clip ``i`` always belongs to shard ``i // clips_per_shard``, so a rerun knows which clips each shard holds.
@@ -15,6 +16,11 @@ A shard's parts are written under temporary names, renamed, and only then is its
 claims the folder by writing ``_dataset.json``; a job of another config is refused, so a resume never mixes
 two datasets. Whichever job finds every shard committed merges the records into the manifest, failures and
 card; the merge depends only on the records, so doing it twice is harmless.
+
+A shard is written only by the job holding its claim (``lock_shard``), so two jobs on one folder (a farm's
+requeued duplicate) never write the same shard. A committed shard is kept on resume only when every part
+still has the size and sha256 its record lists (``shard_problem``); Parquet page checksums are written into
+every part and checked by every reader.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import pyarrow as pa
 
 from synthgen.dataset import media
 from synthgen.dataset.card import dataset_card
+from synthgen.dataset.claim import HEARTBEAT_S, STALE_AFTER_S, ClaimInfo, ShardClaim, lock_path, try_claim
 from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.schema import SHARD_SCHEMA_VERSION, jsonable
 from synthgen.dataset.shard import (
@@ -188,24 +195,62 @@ class DatasetStore:
             records[record.shard] = record
         return records
 
-    def is_intact(self, record: ShardRecord) -> bool:
-        """Whether every part a commit record lists exists with the recorded size."""
+    def record(self, shard: int) -> ShardRecord | None:
+        """The commit record of ``shard``, or None when it is not committed."""
+        path = self.record_path(shard)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        return ShardRecord.from_json(text, str(path))
+
+    def shard_problem(self, record: ShardRecord, digest: str, *, full: bool = True) -> str | None:
+        """Why the committed shard of ``record`` cannot be kept, as one line naming the part (None when it can):
+        made for another config hash than ``digest``, a part missing, of another size, or (``full``) with
+        another sha256 than recorded."""
+        if record.config_hash != digest:
+            return f"committed for config hash {record.config_hash!r}, not {digest!r}"
         for entry in record.files:
             path = self.root / entry["path"]
-            if not path.is_file() or path.stat().st_size != int(entry["bytes"]):
-                return False
-        return True
+            if not path.is_file():
+                return f"{entry['path']} is missing"
+            size = path.stat().st_size
+            if size != int(entry["bytes"]):
+                return f"{entry['path']} has {size} bytes, its record says {entry['bytes']}"
+            if full and file_sha256(path) != entry["sha256"]:
+                return f"{entry['path']}: sha256 differs from its record (the bytes changed)"
+        return None
+
+    def is_intact(self, record: ShardRecord) -> bool:
+        """Whether every part a commit record lists exists with the recorded size and sha256."""
+        return self.shard_problem(record, record.config_hash) is None
 
     def kept_shards(self, shards: Iterable[int], digest: str) -> set[int]:
-        """Those of ``shards`` an earlier run committed intact for the config of hash ``digest``."""
+        """Those of ``shards`` committed for the config of hash ``digest`` whose parts are intact (size and
+        sha256 as recorded): a resume keeps these and regenerates the others."""
         committed = self.committed()
         return {
             shard
             for shard in shards
-            if shard in committed
-            and committed[shard].config_hash == digest
-            and self.is_intact(committed[shard])
+            if shard in committed and self.shard_problem(committed[shard], digest) is None
         }
+
+    def lock_shard(
+        self,
+        shard: int,
+        job: str,
+        *,
+        heartbeat_s: float = HEARTBEAT_S,
+        stale_after_s: float = STALE_AFTER_S,
+    ) -> ShardClaim | ClaimInfo:
+        """Claim ``shard`` for ``job`` (``_locks/shard-NNNNN.lock``, protocol in ``synthgen.dataset.claim``): a
+        held ``ShardClaim`` to write it under, or the live claim of the job that holds it."""
+        return try_claim(
+            lock_path(self.root, shard_name(shard)),
+            job,
+            heartbeat_s=heartbeat_s,
+            stale_after_s=stale_after_s,
+        )
 
     def discard(self, shard: int) -> None:
         """Delete a shard's commit record, parts and leftover temporary parts (a partial shard)."""
@@ -243,15 +288,19 @@ class DatasetStore:
         add_clip: ClipAdder,
         *,
         on_commit: Callable[[ShardRecord], None] | None = None,
+        before_commit: Callable[[ShardWriter], None] | None = None,
     ) -> None:
         """Write and commit each of ``shards``: ``add_clip(writer, clip_index)`` adds (or records as failed)
-        every clip of the shard, in order. On any exception the shard being written is aborted (no part is
-        left) and the exception propagates; shards committed before stay."""
+        every clip of the shard, in order; ``before_commit(writer)`` may raise to drop the shard instead of
+        committing it. On any exception the shard being written is aborted (no part is left) and the
+        exception propagates; shards committed before stay."""
         for shard in shards:
             writer = self.open_shard(shard, settings)
             try:
                 for clip_index in writer.clip_range:
                     add_clip(writer, clip_index)
+                if before_commit is not None:
+                    before_commit(writer)
                 record = self.commit(writer)
             except BaseException:
                 writer.abort()
@@ -299,7 +348,9 @@ class DatasetStore:
         }
         failure_lines = "".join(json.dumps(item, sort_keys=True) + "\n" for item in failures)
         atomic_write_text(self.root / FAILURES_FILE, failure_lines)
-        atomic_write_text(self.root / CARD_FILE, dataset_card(manifest, f"{DATA_DIR}/*.parquet"))
+        atomic_write_text(
+            self.root / CARD_FILE, dataset_card(manifest, [str(entry["path"]) for entry in files])
+        )
         atomic_write_text(self.root / MANIFEST_FILE, json.dumps(manifest, indent=1, sort_keys=True))
         return manifest
 

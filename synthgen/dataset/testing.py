@@ -96,7 +96,8 @@ def example_row(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one generation job on example rows (for kill-and-resume trials)."""
+    """Run one generation job on example rows (for kill-and-resume and concurrency trials); prints its
+    summary line."""
     from synthgen.dataset.media import VideoEncoding
     from synthgen.pipeline.job import RunSettings, run_job
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(args.delay_s)
         return example_row(clip_index)
 
-    run_job(settings, make_row, progress=False)
+    print(run_job(settings, make_row, progress=False).line())
     return 0
 
 

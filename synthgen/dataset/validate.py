@@ -1,6 +1,7 @@
 """``synthgen validate``: check a dataset folder end to end and name the shard and row of every problem.
 
-Checks: manifest hashes and sizes; schema version and columns of every shard; every video, control video and
+Checks: manifest hashes and sizes; no ``data/*.parquet`` the manifest does not list; Parquet page checksums;
+schema version and columns of every shard; every video, control video and
 audio stream decodes; decoded shapes agree with ``num_frames``/``height``/``width``; label shapes agree with
 the documented dimensions (docs/schema.md) and with each other; reference/target pair invariants
 (downscale, temporal factor); audio length = num_frames / fps * sample_rate; every clip index appears exactly
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 from synthgen.dataset.reader import decode_row
 from synthgen.dataset.rows import CONTROL_PREFIX, LABEL_PREFIX, PAIRING_COLUMN, TIMINGS_COLUMN
 from synthgen.dataset.schema import AUDIO_COLUMN, BASE_FIELDS, LABEL_DIMS, VIDEO_COLUMNS, check_schema
-from synthgen.dataset.store import DatasetStore, file_sha256
+from synthgen.dataset.store import DATA_DIR, DatasetStore, file_sha256
 from synthgen.errors import DataError
 
 _CAMERA_LABELS = ("camera_to_world_blender", "camera_from_world_cv", "intrinsics_px", "times_s")
@@ -66,6 +67,13 @@ def validate_dataset(
             f"(first: shard {missing[0]}); rerun synthgen-generate with the same config to finish it"
         )
         return report
+    listed = {Path(str(entry["path"])).as_posix() for entry in manifest["files"]}
+    for stray in sorted((root / DATA_DIR).glob("*.parquet")):
+        if stray.relative_to(root).as_posix() not in listed:
+            report.problems.append(
+                f"{stray}: not listed in the manifest (a shard it lost, or a file that is not part of this "
+                "dataset); readers skip it"
+            )
     seen: Counter[int] = Counter()
     reference_schema: pa.Schema | None = None
     for entry in manifest["files"]:
@@ -112,7 +120,7 @@ def _check_file(
     file_path: Path, report: ValidationReport, seen: Counter[int], decode_media: bool, max_problems: int
 ) -> pa.Schema:
     try:
-        parquet = pq.ParquetFile(file_path)
+        parquet = pq.ParquetFile(file_path, page_checksum_verification=True)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{file_path}: unreadable Parquet ({str(err).splitlines()[0]})") from None

@@ -2,8 +2,15 @@
 
 ``synthgen-generate`` calls ``generate(cfg)`` once per Hydra job. Job ``j`` of ``n`` writes shards
 ``j, j+n, j+2n, ...`` (``synthgen.dataset.ShardPlan``), so jobs never touch the same file. On start a job keeps
-its committed shards, deletes partial ones and regenerates their clips; the last job to finish merges the
-shard records into ``_manifest.json`` (any job, or ``synthgen validate``, may do it again safely).
+its committed shards whose files still match their records (size and sha256), deletes partial ones and
+regenerates their clips; a committed shard whose bytes changed is regenerated with a warning. The last job
+to finish merges the shard records into ``_manifest.json`` (any job, or ``synthgen validate``, may do it
+again safely).
+
+A job writes a shard only while it holds the shard's claim (``synthgen.dataset.claim``). A second process
+running the same job (a requeued farm task) skips shards a live job holds, writes the others, then waits
+until the held ones are committed, taking over any claim whose holder died; so both finish with one copy of
+every clip.
 
 A clip whose pipeline raises a ``SynthgenError`` is recorded with its spec and error in the shard record
 (and ``_failures.jsonl``) and the run goes on, unless ``fail_fast``.
@@ -22,6 +29,7 @@ from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
+from synthgen.dataset.claim import HEARTBEAT_S, STALE_AFTER_S, ClaimInfo
 from synthgen.dataset.media import VideoEncoding
 from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.shard import ShardWriter, WriteSettings
@@ -42,13 +50,17 @@ SpecDescriber = Callable[[int], str | None]
 @dataclass(frozen=True, kw_only=True)
 class RunSettings(WriteSettings):
     """What a generation job needs to know besides how to make a row (derived from ``GenerateConfig``): the
-    dataset's ``WriteSettings`` plus where it goes, which share of the shards this job writes and whether a
-    failing clip stops the run."""
+    dataset's ``WriteSettings`` plus where it goes, which share of the shards this job writes, whether a
+    failing clip stops the run, and the timing of shard claims (protocol constants of
+    ``synthgen.dataset.claim``; tests shorten them)."""
 
     output_dir: Path
     job_index: int = 0
     job_count: int = 1
     fail_fast: bool = False
+    claim_heartbeat_s: float = HEARTBEAT_S
+    claim_stale_after_s: float = STALE_AFTER_S
+    wait_poll_s: float = 1.0
 
     @classmethod
     def from_config(cls, cfg: GenerateConfig) -> RunSettings:
@@ -75,13 +87,16 @@ class RunSettings(WriteSettings):
 
 @dataclass
 class JobSummary:
-    """What one job did: clips generated, failed and kept from an earlier run; wall time; throughput."""
+    """What one job did: clips generated, failed, kept from an earlier run and written by another process
+    running the same job; shards regenerated because their bytes changed; wall time; throughput."""
 
     job: str
     shards: int
     generated: int = 0
     failed: int = 0
     resumed: int = 0
+    by_other_process: int = 0
+    regenerated_shards: int = 0
     seconds: float = 0.0
     dataset_complete: bool = False
 
@@ -93,9 +108,12 @@ class JobSummary:
     def line(self) -> str:
         """One-line human summary."""
         state = "dataset complete" if self.dataset_complete else "other jobs still running"
+        others = f", {self.by_other_process} written by another process" if self.by_other_process else ""
+        damaged = f", {self.regenerated_shards} damaged shards regenerated" if self.regenerated_shards else ""
         return (
             f"{self.job}: {self.generated} clips generated, {self.failed} failed, {self.resumed} kept from an "
-            f"earlier run, {self.shards} shards, {self.seconds:.1f} s ({self.clips_per_s:.2f} clips/s); {state}"
+            f"earlier run{others}{damaged}, {self.shards} shards, {self.seconds:.1f} s "
+            f"({self.clips_per_s:.2f} clips/s); {state}"
         )
 
 
@@ -152,18 +170,8 @@ def run_job(
         disable=progress is False,
         dynamic_ncols=True,
     )
-
-    def add_clip(writer: ShardWriter, clip_index: int) -> None:
-        _one_clip(writer, clip_index, make_row, describe_clip, settings, logger, summary)
-        bar.update(1)
-
-    def log_commit(record: ShardRecord) -> None:
-        logger.info(
-            "shard %d committed: %d clips, %d failed", record.shard, len(record.clips), len(record.failures)
-        )
-
     try:
-        store.write_shards(settings, todo, add_clip, on_commit=log_commit)
+        _ShardLoop(store, settings, make_row, describe_clip, logger, summary, bar).run(todo)
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - started
@@ -176,6 +184,92 @@ def run_job(
     return summary
 
 
+class _ClaimLost(Exception):
+    """Raised before a commit when another process has taken this job's claim on the shard over."""
+
+
+@dataclass
+class _ShardLoop:
+    """Claims, writes and commits the shards of one job; shards held by another live process are waited for."""
+
+    store: DatasetStore
+    settings: RunSettings
+    make_row: RowFactory
+    describe_clip: SpecDescriber | None
+    logger: logging.Logger
+    summary: JobSummary
+    bar: tqdm  # type: ignore[type-arg]
+
+    def run(self, todo: list[int]) -> None:
+        """Write every shard of ``todo`` or see it committed by another process; returns when all are."""
+        pending, announced = list(todo), set[int]()
+        while pending:
+            waiting: list[int] = []
+            for shard in pending:
+                holder = self.claim_and_write(shard)
+                if holder is not None:
+                    waiting.append(shard)
+                    if shard not in announced:
+                        announced.add(shard)
+                        self.logger.info("shard %d is being written by %s; waiting", shard, holder)
+            pending = waiting
+            if pending:
+                time.sleep(self.settings.wait_poll_s)
+
+    def claim_and_write(self, shard: int) -> str | None:
+        """Write ``shard`` under its claim (None once it is committed), or describe the other process that
+        holds it."""
+        claim = self.store.lock_shard(
+            shard,
+            self.settings.job_name,
+            heartbeat_s=self.settings.claim_heartbeat_s,
+            stale_after_s=self.settings.claim_stale_after_s,
+        )
+        if isinstance(claim, ClaimInfo):
+            return claim.describe()
+        with claim:
+            record = self.store.record(shard)
+            if record is not None:
+                problem = self.store.shard_problem(record, self.settings.config_hash)
+                if problem is None:  # another process committed it since this job started
+                    self.summary.by_other_process += len(self.settings.plan.clips_of(shard))
+                    self.bar.update(len(self.settings.plan.clips_of(shard)))
+                    return None
+                self.warn(f"shard {shard}: {problem}; regenerating it")
+                self.summary.regenerated_shards += 1
+
+            def check_claim(writer: ShardWriter) -> None:
+                if not claim.still_held():
+                    raise _ClaimLost(shard)
+
+            try:
+                self.store.write_shards(
+                    self.settings, [shard], self.add_clip, on_commit=self.on_commit, before_commit=check_claim
+                )
+            except _ClaimLost:
+                self.warn(
+                    f"shard {shard}: another process took this job's claim over; leaving the shard to it"
+                )
+                return "the process that took the claim over"
+        return None
+
+    def add_clip(self, writer: ShardWriter, clip_index: int) -> None:
+        _one_clip(writer, clip_index, self.make_row, self.describe_clip, self.settings, self.logger)
+        self.bar.update(1)
+
+    def on_commit(self, record: ShardRecord) -> None:
+        self.summary.generated += len(record.clips)
+        self.summary.failed += len(record.failures)
+        self.logger.info(
+            "shard %d committed: %d clips, %d failed", record.shard, len(record.clips), len(record.failures)
+        )
+
+    def warn(self, message: str) -> None:
+        """A line on stderr and in the job log: damage and lost claims are never silent."""
+        self.logger.warning(message)
+        print(f"{self.settings.job_name}: warning: {message}", file=sys.stderr, flush=True)
+
+
 def _one_clip(
     writer: ShardWriter,
     clip_index: int,
@@ -183,7 +277,6 @@ def _one_clip(
     describe_clip: SpecDescriber | None,
     settings: RunSettings,
     logger: logging.Logger,
-    summary: JobSummary,
 ) -> None:
     clip_started = time.perf_counter()
     clip_id = spec_clip_id(settings.dataset_name, clip_index)
@@ -195,9 +288,7 @@ def _one_clip(
             raise
         spec_json = _describe(describe_clip, clip_index, logger)
         writer.add_failure(clip_index, clip_id, f"{type(err).__name__}: {err}", spec_json)
-        summary.failed += 1
         return
-    summary.generated += 1
     logger.info("clip %s written in %.2f s", clip_id, time.perf_counter() - clip_started)
 
 
@@ -221,7 +312,8 @@ def generate(cfg: GenerateConfig, *, progress: bool | IO[str] = True) -> JobSumm
     from synthgen.pipeline.clip import make_row
     from synthgen.render import RenderWorker
 
-    with RenderWorker(recycle_after=cfg.render.recycle_after) as worker:
+    # The recipe comes from the caller's own config, so its code may run (docs/security.md).
+    with RenderWorker(recycle_after=cfg.render.recycle_after, trust_recipes=True) as worker:
         return run_job(
             RunSettings.from_config(cfg),
             lambda clip_index: make_row(cfg, clip_index, renderer=worker.render),
