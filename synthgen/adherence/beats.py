@@ -1,6 +1,8 @@
 """audio_to_video adherence: peaks of the video's motion energy against the labelled beat frames.
 
-Motion energy of frame t >= 1 is the mean absolute difference of its luma from frame t-1's (frame 0: none).
+Motion energy of frame t >= 1 is the fraction of pixels whose luma (after a 5 x 5 Gaussian blur) changed by
+more than ``CHANGE_GREY`` levels since frame t-1 (frame 0: none); counting changed pixels rather than summing
+differences keeps render and compression noise out.
 A *motion onset* is a frame whose energy is the largest within +-``PEAK_HALF_WINDOW_FRAMES`` and exceeds
 ``median + PEAK_DELTA * (max - median)`` of the clip's energies: the frame where a hop lands, a pulse or
 flash starts, or the shot cuts (each binding kind's event, synthgen.controls.signals.beats).
@@ -13,21 +15,24 @@ harmonic mean.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from synthgen.adherence.score import MetricValues, register_metric, require_label, to_gray
 from synthgen.dataset.rows import ClipRow
 
 TOLERANCE_FRAMES = 1
+CHANGE_GREY = 12
 PEAK_HALF_WINDOW_FRAMES = 2
 PEAK_DELTA = 0.1
 
 
 def motion_energy(gray: np.ndarray) -> np.ndarray:
-    """(F,) mean absolute luma difference of each frame from the previous one (frame 0: 0)."""
-    frames = np.asarray(gray, dtype=np.float64)
+    """(F,) fraction of pixels of each frame that changed since the previous one (frame 0: 0)."""
+    frames = np.stack([cv2.GaussianBlur(frame, (5, 5), 0) for frame in gray]).astype(np.int16)
     energy = np.zeros(frames.shape[0])
-    energy[1:] = np.abs(np.diff(frames, axis=0)).reshape(frames.shape[0] - 1, -1).mean(axis=1)
+    changed = np.abs(np.diff(frames, axis=0)) > CHANGE_GREY
+    energy[1:] = changed.reshape(frames.shape[0] - 1, -1).mean(axis=1)
     return energy
 
 

@@ -1,8 +1,10 @@
 """camera_motion adherence: relative camera poses estimated from the video against the labelled camera path.
 
 For every frame t >= g (g = ``pair_gap_frames(F)``) the pose of frame t relative to frame t - g is estimated
-from SIFT matches (Lowe's ratio test) on pixel coordinates normalised by each frame's labelled K (so zoom is
-allowed): ``cv2.findEssentialMat`` (RANSAC) + ``cv2.recoverPose`` give R and the direction of t. Where the
+from feature matches, normalised by each frame's labelled K (so zoom is allowed): Shi-Tomasi corners of frame
+t - g followed to frame t with the forward-backward-checked Lucas-Kanade steps of the motion_track metric
+(on smooth rendered or generated frames this finds several times more correct matches than SIFT or ORB
+descriptors), then ``cv2.findEssentialMat`` (MAGSAC++) + ``cv2.recoverPose`` give R and the direction of t. Where the
 labelled baseline is below ``MIN_BASELINE_RATIO`` of the scene depth (a pan, tilt, roll or zoom: the essential
 matrix is undefined for a pure rotation) R comes from the homography ``K_t R K_{t-g}^-1`` instead and the
 translation direction is not scored.
@@ -18,12 +20,13 @@ import cv2
 import numpy as np
 
 from synthgen.adherence.score import MetricValues, register_metric, require_label, to_gray
+from synthgen.adherence.tracks import lk_step
 from synthgen.dataset.rows import ClipRow
 
 MIN_MATCHES = 8
-RATIO_TEST = 0.8
+MAX_CORNERS = 500
 RANSAC_THRESHOLD_PX = 1.0
-MIN_BASELINE_RATIO = 0.01
+MIN_BASELINE_RATIO = 0.05
 """Labelled baseline / scene depth below which a pair is scored as a pure rotation."""
 
 
@@ -50,18 +53,18 @@ def relative_pose(camera_from_world: np.ndarray, first: int, second: int) -> tup
     return relative[:3, :3], relative[:3, 3]
 
 
-def _sift_matches(first: np.ndarray, second: np.ndarray, sift: cv2.SIFT) -> tuple[np.ndarray, np.ndarray]:
-    """Matched keypoint positions (n, 2) in OpenCV pixel coordinates of two grey frames."""
-    # The stubs do not allow mask=None, the documented "whole image".
-    keys_a, desc_a = sift.detectAndCompute(first, None)  # type: ignore[call-overload]
-    keys_b, desc_b = sift.detectAndCompute(second, None)  # type: ignore[call-overload]
-    if desc_a is None or desc_b is None or len(keys_a) < 2 or len(keys_b) < 2:
+def feature_matches(gray: np.ndarray, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
+    """Corners of frame ``first`` and where they are in frame ``second`` (n, 2), OpenCV pixel coordinates;
+    only corners that pass every step's forward-backward check."""
+    corners = cv2.goodFeaturesToTrack(gray[first], MAX_CORNERS, 0.001, 3)
+    if corners is None:
         return np.zeros((0, 2)), np.zeros((0, 2))
-    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc_a, desc_b, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO_TEST * p[1].distance]
-    a = np.array([keys_a[m.queryIdx].pt for m in good], dtype=np.float64).reshape(-1, 2)
-    b = np.array([keys_b[m.trainIdx].pt for m in good], dtype=np.float64).reshape(-1, 2)
-    return a, b
+    start = corners.reshape(-1, 2).astype(np.float64)
+    position, kept = start.copy(), np.ones(len(start), dtype=bool)
+    for frame in range(first + 1, second + 1):
+        position, ok = lk_step(gray[frame - 1], gray[frame], position)
+        kept &= ok
+    return start[kept], position[kept]
 
 
 def _normalised(points_cv: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
@@ -87,7 +90,7 @@ def estimate_pose(
         if homography is None or int(mask.sum()) < MIN_MATCHES:
             return None
         return _nearest_rotation(homography / np.cbrt(np.linalg.det(homography))), None
-    essential, mask = cv2.findEssentialMat(a, b, np.eye(3), cv2.RANSAC, 0.999, threshold)
+    essential, mask = cv2.findEssentialMat(a, b, np.eye(3), cv2.USAC_MAGSAC, 0.999, threshold)
     if essential is None or essential.shape != (3, 3) or int(mask.sum()) < MIN_MATCHES:
         return None
     inliers, rotation, translation, _ = cv2.recoverPose(essential, a, b, np.eye(3), mask=mask)
@@ -112,14 +115,15 @@ def camera_motion_adherence(row: ClipRow, video_uint8: np.ndarray) -> MetricValu
     camera_from_world = require_label(row, "camera_from_world_cv").astype(np.float64)
     intrinsics = require_label(row, "intrinsics_px").astype(np.float64)
     gray, gap = to_gray(video_uint8), pair_gap_frames(row.num_frames)
-    depth_m, sift = scene_depth_m(row, camera_from_world), cv2.SIFT.create()
+    depth_m = scene_depth_m(row, camera_from_world)
+    cv2.setRNGSeed(0)  # RANSAC draws from OpenCV's global generator: the same video gives the same report
     rotation_errors: list[float] = []
     direction_errors: list[float] = []
     pairs = range(gap, row.num_frames)
     for second in pairs:
         first = second - gap
         label_r, label_t = relative_pose(camera_from_world, first, second)
-        a, b = _sift_matches(gray[first], gray[second], sift)
+        a, b = feature_matches(gray, first, second)
         a, b = _normalised(a, intrinsics[first]), _normalised(b, intrinsics[second])
         threshold = RANSAC_THRESHOLD_PX / float(intrinsics[second][0, 0])
         rotation_only = np.linalg.norm(label_t) < MIN_BASELINE_RATIO * depth_m

@@ -60,7 +60,7 @@ def textured(gray: np.ndarray, xy_px: np.ndarray, frame: np.ndarray) -> np.ndarr
     return out
 
 
-def _lk_step(
+def lk_step(
     previous: np.ndarray, current: np.ndarray, points_cv: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """New positions of ``points_cv`` (n, 2) from ``previous`` to ``current`` and whether each passed the
@@ -95,7 +95,7 @@ def track_points(
     alive = np.zeros(count, dtype=bool)
     for frame in range(num_frames):
         if frame > 0 and alive.any():
-            moved, ok = _lk_step(gray[frame - 1], gray[frame], position[alive])
+            moved, ok = lk_step(gray[frame - 1], gray[frame], position[alive])
             index = np.flatnonzero(alive)
             position[index[ok]] = moved[ok]
             alive[index[~ok]] = False
