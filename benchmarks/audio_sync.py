@@ -25,7 +25,7 @@ import librosa
 import numpy as np
 
 from synthgen.audio import BeatGrid, binding_effects, synthesize
-from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
+from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec, RenderSpec
 
 TEMPO_RATIOS = (0.5, 1.0, 2.0, 3.0)
 ONSET_HOP = 256
@@ -89,8 +89,26 @@ def make_spec(case: Case, seconds: float) -> ClipSpec:
         dataset_seed=0,
         clip_index=case.seed,
         scene="audio_sync",
-        clip=ClipSettings(width=64, height=64, num_frames=num_frames, fps=case.fps),
+        clip=ClipSettings(
+            width=64,
+            height=64,
+            num_frames=num_frames,
+            fps=case.fps,
+            reference_downscale=1,
+            reference_temporal_factor=1,
+        ),
         objects=(ObjectSpec(object_id=1, name="a"), ObjectSpec(object_id=2, name="b")),
+        # Not rendered (labels and audio only); a ClipSpec states its render settings all the same.
+        render=RenderSpec(
+            engine="cycles",
+            device="cpu",
+            samples=1,
+            denoise=False,
+            threads=0,
+            motion_blur=False,
+            tracks_per_object=0,
+            background_tracks=0,
+        ),
         audio=AudioSpec(
             bpm=case.bpm,
             meter=case.meter,

@@ -54,6 +54,31 @@ BUFFER_OCCLUSION_SLOPE = 0.5
 BUFFER_OCCLUSION_ABS_M = 0.01
 
 
+def _clip(width: int, height: int, frames: int) -> ClipSettings:
+    return ClipSettings(
+        width=width,
+        height=height,
+        num_frames=frames,
+        fps=24.0,
+        reference_downscale=1,
+        reference_temporal_factor=1,
+    )
+
+
+def _render(samples: int, tracks_per_object: int, background_tracks: int) -> RenderSpec:
+    """Cycles on the CPU, every render setting stated so the benchmark does not follow the YAML's."""
+    return RenderSpec(
+        engine="cycles",
+        device="cpu",
+        samples=samples,
+        denoise=False,
+        threads=0,
+        motion_blur=False,
+        tracks_per_object=tracks_per_object,
+        background_tracks=background_tracks,
+    )
+
+
 @dataclass(frozen=True)
 class MarkerReport:
     """Centroid errors in pixels over the measured marker-frames."""
@@ -141,12 +166,12 @@ def marker_spec(width: int, height: int, frames: int, samples: int, num_markers:
         dataset_seed=seed,
         clip_index=0,
         scene="tracked_objects",
-        clip=ClipSettings(width=width, height=height, num_frames=frames),
+        clip=_clip(width, height, frames),
         camera=camera,
         objects=tuple(objects),
         lights=(),
         world=WorldSpec(background="plain", background_rgb=(0.0, 0.0, 0.0), strength=0.0, ground=False),
-        render=RenderSpec(samples=samples, tracks_per_object=0, background_tracks=0),
+        render=_render(samples, tracks_per_object=0, background_tracks=0),
     )
 
 
@@ -244,11 +269,11 @@ def occlusion_spec(width: int, height: int, frames: int, samples: int, seed: int
         dataset_seed=seed,
         clip_index=1,
         scene="tracked_objects",
-        clip=ClipSettings(width=width, height=height, num_frames=frames),
+        clip=_clip(width, height, frames),
         camera=CameraSpec(position_m=(0.0, -7.0, 2.5), look_at_m=(0.0, 0.0, 0.6)),
         objects=tuple(objects),
         lights=(LightSpec(kind="sun", strength=3.0),),
-        render=RenderSpec(samples=samples, tracks_per_object=64, background_tracks=64),
+        render=_render(samples, tracks_per_object=64, background_tracks=64),
     )
 
 

@@ -93,14 +93,30 @@ def benchmark_spec(width: int, height: int, frames: int, samples: int) -> ClipSp
         dataset_seed=0,
         clip_index=0,
         scene="tracked_objects",
-        clip=ClipSettings(width=width, height=height, num_frames=frames),
+        clip=ClipSettings(
+            width=width,
+            height=height,
+            num_frames=frames,
+            fps=24.0,
+            reference_downscale=1,
+            reference_temporal_factor=1,
+        ),
         camera=CameraSpec(
             position_m=(0.0, -7.0, 3.0), look_at_m=(0.0, 0.0, 0.6), moves=(OrbitMove(amount=30.0),)
         ),
         objects=objects,
         lights=(LightSpec(kind="sun", strength=3.0),),
         world=WorldSpec(background="sky", strength=0.05),
-        render=RenderSpec(samples=samples, tracks_per_object=16, background_tracks=16),
+        render=RenderSpec(
+            engine="cycles",
+            device="cpu",
+            samples=samples,
+            denoise=False,
+            threads=0,
+            motion_blur=False,
+            tracks_per_object=16,
+            background_tracks=16,
+        ),
     )
 
 

@@ -41,8 +41,8 @@ BUILTIN_RECIPES = ("tracked_objects", "camera_set", "beat_stage")
 class SceneContext:
     """What a recipe may look at: its own parameters (``scene.params``) and the clip geometry."""
 
+    clip: ClipSettings
     params: Mapping[str, Any] = field(default_factory=dict)
-    clip: ClipSettings = field(default_factory=ClipSettings)
 
     def param(self, name: str, default: Any) -> Any:
         """A recipe parameter with its default."""

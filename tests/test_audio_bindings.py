@@ -11,8 +11,9 @@ from synthgen.audio import beat_grid, binding_effects
 from synthgen.audio.bindings import bounce_height
 from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, MaterialSpec, ObjectSpec
 from synthgen.errors import ConfigError
+from tests.conftest import clip_settings, render_spec
 
-CLIP = ClipSettings(width=64, height=64, num_frames=49, fps=24.0)
+CLIP = clip_settings(width=64, height=64, num_frames=49, fps=24.0)
 OBJECTS = (
     ObjectSpec(object_id=1, name="a", material=MaterialSpec(base_color_rgb=(0.2, 0.4, 0.6))),
     ObjectSpec(object_id=2, name="b"),
@@ -21,7 +22,15 @@ OBJECTS = (
 
 def make_spec(*bindings: BindingSpec, clip: ClipSettings = CLIP, **audio: object) -> ClipSpec:
     spec_audio = AudioSpec(bindings=bindings, **audio)  # type: ignore[arg-type]
-    return ClipSpec(dataset_seed=0, clip_index=0, scene="test", clip=clip, objects=OBJECTS, audio=spec_audio)
+    return ClipSpec(
+        dataset_seed=0,
+        clip_index=0,
+        scene="test",
+        clip=clip,
+        objects=OBJECTS,
+        audio=spec_audio,
+        render=render_spec(),
+    )
 
 
 def effects_of(spec: ClipSpec):  # type: ignore[no-untyped-def]
@@ -111,7 +120,7 @@ def test_flash_adds_emission_that_decays_after_each_beat() -> None:
 
 
 def test_colour_changes_on_every_downbeat_and_holds_within_a_bar() -> None:
-    clip = ClipSettings(width=64, height=64, num_frames=97, fps=24.0)
+    clip = clip_settings(width=64, height=64, num_frames=97, fps=24.0)
     spec = make_spec(BindingSpec(kind="color_downbeat", target_id=1, source="downbeat"), clip=clip)
     effects, grid = effects_of(spec)
     colours = effects.color_rgb[0]
@@ -141,7 +150,7 @@ def test_camera_jolt_pitches_by_amount_degrees_on_downbeats() -> None:
 
 
 def test_camera_cut_toggles_the_shot_on_every_bar() -> None:
-    clip = ClipSettings(width=64, height=64, num_frames=97, fps=24.0)
+    clip = clip_settings(width=64, height=64, num_frames=97, fps=24.0)
     spec = make_spec(
         BindingSpec(kind="camera_cut", target_id=0, source="downbeat", amount=1.5),
         clip=clip,
@@ -226,7 +235,7 @@ def test_invalid_binding_raises_one_line_error(
 
 def test_grid_of_another_clip_is_rejected() -> None:
     spec = make_spec(BindingSpec(kind="bounce", target_id=1))
-    other = ClipSettings(width=64, height=64, num_frames=9, fps=24.0)
+    other = clip_settings(width=64, height=64, num_frames=9, fps=24.0)
     assert spec.audio is not None
     with pytest.raises(ConfigError, match=r"^grid: num_frames=9"):
         binding_effects(spec, beat_grid(spec.audio, other))

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthgen.audio import beat_grid, snapped_bpm
-from synthgen.describe.spec import AudioSpec, ClipSettings
+from synthgen.describe.spec import AudioSpec
 from synthgen.errors import ConfigError
+from tests.conftest import clip_settings
 
-CLIP = ClipSettings(width=64, height=64, num_frames=49, fps=24.0)
+CLIP = clip_settings(width=64, height=64, num_frames=49, fps=24.0)
 FPS_VALUES = st.sampled_from([1.0, 8.0, 12.0, 15.0, 23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 60.0, 120.0])
 
 
@@ -38,7 +39,7 @@ def test_snap_keeps_120_bpm_at_24_fps_as_12_frames_per_beat() -> None:
 
 
 def test_snap_without_any_valid_tempo_names_snap_to_frames() -> None:
-    slow = ClipSettings(width=64, height=64, num_frames=9, fps=0.25)
+    slow = clip_settings(width=64, height=64, num_frames=9, fps=0.25)
     with pytest.raises(ConfigError, match=r"^audio\.snap_to_frames=True: no tempo") as info:
         beat_grid(AudioSpec(snap_to_frames=True), slow)
     assert "\n" not in str(info.value)
@@ -52,7 +53,7 @@ def test_absurd_bpm_raises_config_error_naming_audio_bpm(bpm: float) -> None:
 
 
 def test_non_integer_sample_count_names_sample_rate() -> None:
-    clip = ClipSettings(width=64, height=64, num_frames=9, fps=24.0)
+    clip = clip_settings(width=64, height=64, num_frames=9, fps=24.0)
     with pytest.raises(ConfigError, match=r"^audio\.sample_rate=44100: .* not an integer"):
         beat_grid(AudioSpec(sample_rate=44100), clip)
 

@@ -14,15 +14,18 @@ from hypothesis import strategies as st
 from synthgen.audio import beat_grid, synthesize
 from synthgen.audio.patterns import STREAM_PATTERNS, STREAM_VOICES, Events, arrange, stream
 from synthgen.audio.synth import DRUM_VOICES, PEAK_CEILING, TARGET_RMS, onset_samples, render_stem
-from synthgen.describe.spec import AudioSpec, ClipSettings, ClipSpec, audio_num_samples
+from synthgen.describe.spec import AudioSpec, ClipSpec, audio_num_samples
 from synthgen.errors import ConfigError
+from tests.conftest import clip_settings, render_spec
 
-CLIP = ClipSettings(width=64, height=64, num_frames=49, fps=24.0)
+CLIP = clip_settings(width=64, height=64, num_frames=49, fps=24.0)
 ALL_INSTRUMENTS = ("kick", "snare", "hat_closed", "hat_open", "clap", "bass", "pad")
 
 
 def make_spec(**audio: object) -> ClipSpec:
-    return ClipSpec(dataset_seed=0, clip_index=0, scene="test", clip=CLIP, audio=AudioSpec(**audio))
+    return ClipSpec(
+        dataset_seed=0, clip_index=0, scene="test", clip=CLIP, audio=AudioSpec(**audio), render=render_spec()
+    )
 
 
 def test_same_spec_gives_identical_samples() -> None:
@@ -38,8 +41,15 @@ def test_different_seeds_give_different_music() -> None:
 
 @pytest.mark.parametrize(("fps", "rate"), [(24.0, 48000), (25.0, 16000), (30.0, 44100)])
 def test_length_is_frames_over_fps_times_sample_rate(fps: float, rate: int) -> None:
-    clip = ClipSettings(width=64, height=64, num_frames=49, fps=fps)
-    spec = ClipSpec(dataset_seed=0, clip_index=0, scene="test", clip=clip, audio=AudioSpec(sample_rate=rate))
+    clip = clip_settings(width=64, height=64, num_frames=49, fps=fps)
+    spec = ClipSpec(
+        dataset_seed=0,
+        clip_index=0,
+        scene="test",
+        clip=clip,
+        audio=AudioSpec(sample_rate=rate),
+        render=render_spec(),
+    )
     audio = synthesize(spec)
     assert audio.samples.shape == (audio_num_samples(49, fps, rate),)
     assert audio.samples.dtype == np.float32
@@ -107,7 +117,7 @@ def test_adding_an_instrument_keeps_the_other_patterns() -> None:
 
 
 def test_fills_add_snare_hits_in_some_phrase_endings() -> None:
-    clip = ClipSettings(width=64, height=64, num_frames=385, fps=24.0)
+    clip = clip_settings(width=64, height=64, num_frames=385, fps=24.0)
     grid = beat_grid(AudioSpec(instruments=("snare",), seed=0), clip)
     bar_s = 4 * 60.0 / grid.bpm
     last_beat_of_phrase = ((grid.onsets_s["snare"] / bar_s) % 4.0) >= 3.75
@@ -123,7 +133,7 @@ def test_beat_grid_equals_the_grid_of_synthesize() -> None:
 
 
 def test_synthesize_without_audio_spec_raises_config_error() -> None:
-    spec = ClipSpec(dataset_seed=0, clip_index=0, scene="test", clip=CLIP)
+    spec = ClipSpec(dataset_seed=0, clip_index=0, scene="test", clip=CLIP, render=render_spec())
     with pytest.raises(ConfigError, match=r"^audio=None"):
         synthesize(spec)
 

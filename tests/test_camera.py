@@ -11,7 +11,6 @@ from synthgen.describe.spec import (
     AxisMove,
     CameraMove,
     CameraSpec,
-    ClipSettings,
     CraneMove,
     HandheldShake,
     IntrinsicsSpec,
@@ -21,6 +20,7 @@ from synthgen.describe.spec import (
 from synthgen.errors import ConfigError
 from synthgen.labels.camera import CameraLabels, evaluate_camera, evaluate_camera_at, handheld_offsets
 from synthgen.labels.geometry import opencv_from_blender_camera_to_world
+from tests.conftest import clip_settings
 
 POSITION = np.array([2.0, -8.0, 3.0])
 LOOK_AT = np.array([0.0, 0.0, 0.5])
@@ -313,7 +313,7 @@ def test_handheld_shake_depends_on_its_seed() -> None:
 
 
 def test_camera_labels_cover_every_frame_and_agree_with_each_other() -> None:
-    clip = ClipSettings(width=96, height=64, num_frames=17, fps=24.0)
+    clip = clip_settings(width=96, height=64, num_frames=17, fps=24.0)
     camera = CameraSpec(intrinsics=IntrinsicsSpec(shift_x=0.1), moves=(ZoomMove(amount=2.0), HandheldShake()))
     labels = evaluate_camera(camera, clip)
     assert labels.camera_to_world_blender.shape == (17, 4, 4)
@@ -327,7 +327,7 @@ def test_camera_labels_cover_every_frame_and_agree_with_each_other() -> None:
 
 
 def test_same_camera_spec_gives_bit_identical_labels() -> None:
-    clip = ClipSettings(width=64, height=64, num_frames=9)
+    clip = clip_settings(width=64, height=64, num_frames=9)
     camera = CameraSpec(
         moves=(AxisMove(kind="dolly", amount=1.0), OrbitMove(amount=45.0), HandheldShake(seed=4))
     )

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from synthgen.describe.config import load_generate_config
+from synthgen.errors import ConfigError
+
 BIN = Path(sys.executable).parent
 
 
@@ -39,6 +42,10 @@ def test_generate_rejects_bad_overrides_in_one_line_and_writes_nothing(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # The library composes the same command line and refuses it with the same line.
+    with pytest.raises(ConfigError) as info:
+        load_generate_config(overrides=[*args, f"output_dir={out}"])
+    assert lines[0] == f"synthgen-generate: error: {info.value}"
 
 
 def test_train_rejects_an_unknown_key_in_one_line(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from synthgen.describe.spec import (
     BindingSpec,
     CameraSpec,
     CirclePath,
-    ClipSettings,
     ClipSpec,
     HandheldShake,
     MaterialSpec,
@@ -28,8 +27,9 @@ from synthgen.describe.spec import (
 from synthgen.labels.camera import evaluate_camera
 from synthgen.labels.compute import ClipLabels, compute_labels
 from synthgen.labels.geometry import project_points
+from tests.conftest import clip_settings, render_spec
 
-TINY = ClipSettings(width=64, height=64, num_frames=9, fps=24.0)
+TINY = clip_settings(width=64, height=64, num_frames=9, fps=24.0)
 
 
 def _spec(**changes: object) -> ClipSpec:
@@ -74,6 +74,7 @@ def _spec(**changes: object) -> ClipSpec:
         "clip_index": 0,
         "scene": "test",
         "clip": TINY,
+        "render": render_spec(),
         "camera": camera,
         "objects": objects,
     }
@@ -179,7 +180,7 @@ def test_audio_clip_gets_beats_and_binding_effects() -> None:
     if not hasattr(audio, "binding_effects"):
         pytest.skip("synthgen.audio has no binding_effects yet")
     spec = _spec(
-        clip=ClipSettings(width=64, height=64, num_frames=25, fps=24.0),
+        clip=clip_settings(width=64, height=64, num_frames=25, fps=24.0),
         audio=AudioSpec(
             sample_rate=48000, bindings=(BindingSpec(kind="scale_pulse", target_id=1, amount=0.5),)
         ),
@@ -196,15 +197,16 @@ def test_audio_clip_gets_beats_and_binding_effects() -> None:
 
 def test_labels_from_a_passed_beat_grid_equal_labels_that_compute_their_own() -> None:
     from synthgen.audio import synthesize
-    from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSettings, ClipSpec, ObjectSpec
+    from synthgen.describe.spec import AudioSpec, BindingSpec, ClipSpec, ObjectSpec
 
     spec = ClipSpec(
         dataset_seed=0,
         clip_index=0,
         scene="beat_stage",
-        clip=ClipSettings(width=64, height=64, num_frames=25, fps=24),
+        clip=clip_settings(width=64, height=64, num_frames=25, fps=24),
         objects=(ObjectSpec(object_id=1, name="ball"),),
         audio=AudioSpec(bpm=120, snap_to_frames=True, bindings=(BindingSpec(kind="bounce", target_id=1),)),
+        render=render_spec(),
     )
     own = compute_labels(spec)
     reused = compute_labels(spec, synthesize(spec).grid)

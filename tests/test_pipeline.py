@@ -19,14 +19,14 @@ from synthgen.describe.spec import ClipSpec
 from synthgen.errors import ConfigError
 from synthgen.labels.compute import compute_labels
 from synthgen.pipeline.clip import label_arrays, make_row
-from tests.conftest import tiny_config
+from tests.conftest import clip_settings, render_spec, tiny_config
 
 BIN = Path(sys.executable).parent
 JOBS = ["motion_track", "camera_motion", "audio_to_video", "depth", "union"]
 
 
 def test_label_arrays_use_the_schema_names() -> None:
-    spec = ClipSpec(dataset_seed=0, clip_index=0, scene="test")
+    spec = ClipSpec(dataset_seed=0, clip_index=0, scene="test", clip=clip_settings(), render=render_spec())
     names = set(label_arrays(compute_labels(spec)))
     assert names <= set(LABEL_DIMS)
     assert {"camera_from_world_cv", "intrinsics_px", "position_m"} <= names
@@ -34,12 +34,12 @@ def test_label_arrays_use_the_schema_names() -> None:
 
 def test_bad_job_parameter_fails_at_config_load_before_rendering() -> None:
     with pytest.raises(ConfigError, match=r"control\.near_percentile=200\.0"):
-        tiny_config(control={"job": "depth", "near_percentile": 200.0})
+        tiny_config("control=depth", control={"near_percentile": 200.0})
 
 
 def test_bad_lint_threshold_fails_at_config_load_before_rendering() -> None:
     with pytest.raises(ConfigError, match=r"control\.lint\.min_motion_px"):
-        tiny_config(control={"job": "depth", "lint": {"min_motion_px": -1.0}})
+        tiny_config("control=depth", control={"lint": {"min_motion_px": -1.0}})
 
 
 # ------------------------------------------------------------------------------------ slow, Blender
@@ -50,7 +50,7 @@ def test_bad_lint_threshold_fails_at_config_load_before_rendering() -> None:
 def test_motion_track_row_overlay_dots_sit_on_the_rendered_track_labels() -> None:
     radius = 1.5
     cfg = tiny_config(
-        control={"job": "motion_track", "trail_length": 0, "point_radius_px": radius, "num_tracks": 4096}
+        "control=motion_track", control={"trail_length": 0, "point_radius_px": radius, "num_tracks": 4096}
     )
     row = make_row(cfg, 0)
     xy, labels, overlay = row.labels["tracks_xy_px"], row.labels, row.reference_video

@@ -14,12 +14,10 @@ from synthgen.describe.sampling import sample_clip
 from synthgen.describe.spec import (
     CameraSpec,
     CirclePath,
-    ClipSettings,
     ClipSpec,
     LightSpec,
     MaterialSpec,
     ObjectSpec,
-    RenderSpec,
     StaticPath,
     WorldSpec,
 )
@@ -27,11 +25,11 @@ from synthgen.errors import RenderError
 from synthgen.labels.compute import compute_labels
 from synthgen.render import PointTracks, RenderedClip, RenderWorker, render_clip
 from synthgen.render.animate import POSE_TOLERANCE
-from tests.conftest import tiny_config
+from tests.conftest import clip_settings, render_spec, tiny_config
 
 pytestmark = pytest.mark.blender
 
-TINY = ClipSettings(width=64, height=64, num_frames=9, fps=24.0)
+TINY = clip_settings(width=64, height=64, num_frames=9, fps=24.0)
 CLOSE_CAMERA = CameraSpec(position_m=(0.0, -5.0, 2.0), look_at_m=(0.0, 0.0, 0.5))
 
 
@@ -44,7 +42,7 @@ def tiny_spec(objects: tuple[ObjectSpec, ...], **fields: Any) -> ClipSpec:
         "clip": TINY,
         "camera": CLOSE_CAMERA,
         "objects": objects,
-        "render": RenderSpec(samples=2, tracks_per_object=12, background_tracks=8),
+        "render": render_spec(samples=2, tracks_per_object=12, background_tracks=8),
     }
     values.update(fields)
     return ClipSpec(**values)
@@ -181,7 +179,7 @@ def test_a_point_hidden_behind_another_object_is_flagged_occluded() -> None:
         tiny_spec(
             (wall, hidden),
             camera=camera,
-            render=RenderSpec(samples=1, tracks_per_object=16, background_tracks=0),
+            render=render_spec(samples=1, tracks_per_object=16, background_tracks=0),
         )
     )
     tracks = clip.tracks
@@ -211,7 +209,7 @@ def test_depth_pass_is_planar_not_ray_distance() -> None:
             (slab,),
             camera=camera,
             world=WorldSpec(ground=False),
-            render=RenderSpec(samples=1, tracks_per_object=0, background_tracks=0),
+            render=render_spec(samples=1, tracks_per_object=0, background_tracks=0),
         )
     )
     expected_m = 5.0 - 0.005
@@ -262,7 +260,7 @@ def test_points_behind_the_camera_are_flagged_and_have_no_pixel() -> None:
         object_id=2, name="ahead", primitive="sphere", path=StaticPath(position_m=(0.0, 0.0, 0.5))
     )
     clip = render_clip(
-        tiny_spec((behind, ahead), render=RenderSpec(samples=1, tracks_per_object=8, background_tracks=0))
+        tiny_spec((behind, ahead), render=render_spec(samples=1, tracks_per_object=8, background_tracks=0))
     )
     tracks = clip.tracks
     assert tracks is not None
@@ -293,8 +291,8 @@ def test_threads_option_fixes_blenders_thread_count() -> None:
 
     spec = tiny_spec(
         MOVING_SCENE[:1],
-        clip=ClipSettings(width=32, height=32, num_frames=1),
-        render=RenderSpec(samples=1, threads=1),
+        clip=clip_settings(width=32, height=32, num_frames=1),
+        render=render_spec(samples=1, threads=1),
     )
     render_clip(spec)
     assert bpy.context.scene.render.threads_mode == "FIXED"
@@ -302,11 +300,9 @@ def test_threads_option_fixes_blenders_thread_count() -> None:
 
 
 def test_denoise_option_runs_the_denoiser() -> None:
-    clip_settings = ClipSettings(width=32, height=32, num_frames=1)
-    noisy = render_clip(tiny_spec(MOVING_SCENE, clip=clip_settings, render=RenderSpec(samples=2)))
-    denoised = render_clip(
-        tiny_spec(MOVING_SCENE, clip=clip_settings, render=RenderSpec(samples=2, denoise=True))
-    )
+    small = clip_settings(width=32, height=32, num_frames=1)
+    noisy = render_clip(tiny_spec(MOVING_SCENE, clip=small, render=render_spec(samples=2)))
+    denoised = render_clip(tiny_spec(MOVING_SCENE, clip=small, render=render_spec(samples=2, denoise=True)))
     assert not np.array_equal(noisy.frames_rgb, denoised.frames_rgb)
     assert np.array_equal(noisy.instance_ids, denoised.instance_ids)
 
@@ -348,7 +344,7 @@ def test_glb_asset_is_normalised_to_unit_bounding_size(tmp_path: Path) -> None:
     path = tmp_path / "brick.glb"
     bpy.ops.export_scene.gltf(filepath=str(path), export_format="GLB")
     asset = ObjectSpec(object_id=1, name="brick", primitive="mesh", asset_path=str(path), size_m=2.0)
-    render_clip(tiny_spec((asset,), clip=ClipSettings(width=64, height=64, num_frames=1)))
+    render_clip(tiny_spec((asset,), clip=clip_settings(width=64, height=64, num_frames=1)))
     coords = np.array([v.co[:] for v in bpy.data.objects["brick"].data.vertices])
     assert np.allclose(coords.max(axis=0) - coords.min(axis=0), [1.0, 0.25, 0.125], atol=1e-6)
 
@@ -398,7 +394,7 @@ def test_unavailable_gpu_device_raises_render_error_naming_engine() -> None:
     prefs.refresh_devices()
     if any(device.type == "CUDA" for device in prefs.devices):
         pytest.skip("this machine has a CUDA device")
-    spec = tiny_spec(MOVING_SCENE[:1], render=RenderSpec(device="cuda", samples=1))
+    spec = tiny_spec(MOVING_SCENE[:1], render=render_spec(device="cuda", samples=1))
     with pytest.raises(RenderError, match=r"engine cycles on device cuda is unavailable"):
         render_clip(spec)
 
@@ -406,8 +402,8 @@ def test_unavailable_gpu_device_raises_render_error_naming_engine() -> None:
 def test_workbench_frames_come_with_cycles_depth_and_ids() -> None:
     spec = tiny_spec(
         MOVING_SCENE,
-        clip=ClipSettings(width=64, height=64, num_frames=1),
-        render=RenderSpec(engine="workbench", samples=1),
+        clip=clip_settings(width=64, height=64, num_frames=1),
+        render=render_spec(engine="workbench", samples=1),
     )
     clip = render_clip(spec)
     assert clip.frames_rgb.shape == (1, 64, 64, 3)
@@ -419,8 +415,8 @@ def test_workbench_frames_come_with_cycles_depth_and_ids() -> None:
 def test_eevee_renders_a_frame() -> None:
     spec = tiny_spec(
         MOVING_SCENE,
-        clip=ClipSettings(width=32, height=32, num_frames=1),
-        render=RenderSpec(engine="eevee", samples=1),
+        clip=clip_settings(width=32, height=32, num_frames=1),
+        render=render_spec(engine="eevee", samples=1),
     )
     clip = render_clip(spec)
     assert clip.frames_rgb.shape == (1, 32, 32, 3)
@@ -429,7 +425,7 @@ def test_eevee_renders_a_frame() -> None:
 
 def test_worker_recycles_its_process_after_n_clips() -> None:
     spec = tiny_spec(
-        MOVING_SCENE[:1], clip=ClipSettings(width=32, height=32, num_frames=1), render=RenderSpec(samples=1)
+        MOVING_SCENE[:1], clip=clip_settings(width=32, height=32, num_frames=1), render=render_spec(samples=1)
     )
     with RenderWorker(recycle_after=1) as worker:
         first = worker.render(spec)
@@ -441,7 +437,7 @@ def test_worker_recycles_its_process_after_n_clips() -> None:
 def test_worker_passes_render_errors_through() -> None:
     asset = ObjectSpec(object_id=1, name="prop", primitive="mesh", asset_path="/nonexistent/prop.glb")
     with RenderWorker(recycle_after=5) as worker, pytest.raises(RenderError, match=r"prop\.glb"):
-        worker.render(tiny_spec((asset,), clip=ClipSettings(width=32, height=32, num_frames=1)))
+        worker.render(tiny_spec((asset,), clip=clip_settings(width=32, height=32, num_frames=1)))
 
 
 def test_lights_and_sky_build_for_every_kind() -> None:
@@ -452,7 +448,7 @@ def test_lights_and_sky_build_for_every_kind() -> None:
     )
     world = WorldSpec(background="sky", sky_type="HOSEK_WILKIE")
     spec = tiny_spec(
-        MOVING_SCENE, lights=lights, world=world, clip=ClipSettings(width=32, height=32, num_frames=1)
+        MOVING_SCENE, lights=lights, world=world, clip=clip_settings(width=32, height=32, num_frames=1)
     )
     clip = render_clip(spec)
     assert clip.frames_rgb.mean() > 10
@@ -460,8 +456,11 @@ def test_lights_and_sky_build_for_every_kind() -> None:
 
 @pytest.mark.parametrize("recipe", BUILTIN_RECIPES)
 def test_each_builtin_recipe_renders_a_sampled_clip_whose_poses_equal_the_labels(recipe: str) -> None:
-    audio = {"enabled": True, "bindings": [{"kind": "bounce", "target": "all", "amount": 0.5}]}
-    cfg = tiny_config(scene={"recipe": recipe}, **({"audio": audio} if recipe == "beat_stage" else {}))
+    audio = {
+        "enabled": True,
+        "bindings": [{"kind": "bounce", "target": "all", "source": "beat", "amount": 0.5}],
+    }
+    cfg = tiny_config(f"scene={recipe}", **({"audio": audio} if recipe == "beat_stage" else {}))
     spec = sample_clip(cfg, 0)
     clip = render_clip(spec)
     f, h, w = spec.clip.num_frames, spec.clip.height, spec.clip.width
@@ -491,13 +490,13 @@ def test_tracks_are_identical_across_processes_with_different_hash_seeds() -> No
     import subprocess
     import sys
 
-    from synthgen.describe.spec import ClipSettings, ClipSpec, ObjectSpec, RenderSpec, StaticPath
+    from synthgen.describe.spec import ClipSpec, ObjectSpec, StaticPath
 
     spec = ClipSpec(
         dataset_seed=0,
         clip_index=0,
         scene="tracked_objects",
-        clip=ClipSettings(width=32, height=32, num_frames=1),
+        clip=clip_settings(width=32, height=32, num_frames=1),
         camera={"position_m": (0.0, -4.0, 1.5), "look_at_m": (0.0, 0.0, 0.5)},
         objects=(
             ObjectSpec(
@@ -508,7 +507,7 @@ def test_tracks_are_identical_across_processes_with_different_hash_seeds() -> No
                 path=StaticPath(position_m=(0, 0, 0.5)),
             ),
         ),
-        render=RenderSpec(samples=1, tracks_per_object=32, background_tracks=4),
+        render=render_spec(samples=1, tracks_per_object=32, background_tracks=4),
     )
     digests = set()
     for hash_seed in ("1", "2"):

@@ -17,13 +17,13 @@ from tests.conftest import tiny_config
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), index=st.integers(0, 10_000), recipe=st.sampled_from(BUILTIN_RECIPES))
 def test_same_seed_and_index_give_identical_spec_json(seed: int, index: int, recipe: str) -> None:
-    cfg = tiny_config(dataset={"seed": seed}, scene={"recipe": recipe})
+    cfg = tiny_config(f"scene={recipe}", dataset={"seed": seed})
     assert sample_clip(cfg, index).to_json() == sample_clip(cfg, index).to_json()
 
 
 @pytest.mark.parametrize("recipe", BUILTIN_RECIPES)
 def test_different_clip_indices_give_different_clips(recipe: str) -> None:
-    cfg = tiny_config(scene={"recipe": recipe})
+    cfg = tiny_config(f"scene={recipe}")
     specs = {sample_clip(cfg, i).model_copy(update={"clip_index": 0}).to_json() for i in range(8)}
     assert len(specs) == 8
 
@@ -49,14 +49,14 @@ def test_clip_order_does_not_matter() -> None:
 
 
 def test_tracked_objects_move_and_camera_set_props_stand_still() -> None:
-    moving = sample_clip(tiny_config(scene={"recipe": "tracked_objects"}), 0)
+    moving = sample_clip(tiny_config("scene=tracked_objects"), 0)
     assert moving.objects and all(not isinstance(o.path, StaticPath) for o in moving.objects)
-    static_set = sample_clip(tiny_config(scene={"recipe": "camera_set"}), 0)
+    static_set = sample_clip(tiny_config("scene=camera_set"), 0)
     assert all(isinstance(o.path, StaticPath) for o in static_set.objects)
 
 
 def test_reference_scene_shares_camera_but_not_objects() -> None:
-    cfg = tiny_config(control={"job": "camera_motion"}, scene={"recipe": "camera_set"})
+    cfg = tiny_config("control=camera_motion")  # which also selects scene=camera_set
     target = sample_clip(cfg, 3)
     reference = sample_reference_scene(cfg, target)
     assert reference.camera == target.camera
@@ -66,8 +66,11 @@ def test_reference_scene_shares_camera_but_not_objects() -> None:
 
 def test_audio_bindings_expand_to_every_object() -> None:
     cfg = tiny_config(
-        scene={"recipe": "beat_stage"},
-        audio={"enabled": True, "bindings": [{"kind": "bounce", "target": "all", "amount": 0.5}]},
+        "scene=beat_stage",
+        audio={
+            "enabled": True,
+            "bindings": [{"kind": "bounce", "target": "all", "source": "beat", "amount": 0.5}],
+        },
     )
     spec = sample_clip(cfg, 0)
     assert spec.audio is not None
@@ -76,7 +79,7 @@ def test_audio_bindings_expand_to_every_object() -> None:
 
 def test_unknown_recipe_is_a_config_error_naming_scene_recipe() -> None:
     with pytest.raises(ConfigError, match=r"^scene.recipe='nope'"):
-        tiny_config(scene={"recipe": "nope"})
+        tiny_config("scene=custom", scene={"recipe": "nope"})
 
 
 def test_user_recipe_loads_from_a_python_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +91,7 @@ def test_user_recipe_loads_from_a_python_file(tmp_path) -> None:  # type: ignore
         "    size = float(rng.uniform(0.2, 0.4))\n"
         "    return SceneDescription((ObjectSpec(object_id=1, name='pebble', size_m=size),), (LightSpec(),), WorldSpec())\n"
     )
-    spec = sample_clip(tiny_config(scene={"recipe": str(recipe)}), 0)
+    spec = sample_clip(tiny_config("scene=custom", scene={"recipe": str(recipe)}), 0)
     assert [o.name for o in spec.objects] == ["pebble"]
 
 
@@ -122,7 +125,7 @@ def test_bad_recipe_params_fail_at_config_load_with_one_line_error_naming_the_pa
     recipe: str, params: dict, field: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        tiny_config(scene={"recipe": recipe, "params": params})
+        tiny_config(f"scene={recipe}", scene={"params": params})
     assert str(info.value).startswith(field) and "\n" not in str(info.value)
 
 
@@ -149,7 +152,7 @@ def test_recipe_whose_sample_fails_gives_one_line_error_naming_clip_and_recipe(
 ) -> None:  # type: ignore[no-untyped-def]
     recipe = _user_recipe(tmp_path, body)
     with pytest.raises(RenderError) as info:
-        sample_clip(tiny_config(scene={"recipe": recipe}), 7)
+        sample_clip(tiny_config("scene=custom", scene={"recipe": recipe}), 7)
     message = str(info.value)
     assert message.startswith(f"clip tiny-000007 (scene recipe {recipe!r}): ")
     assert cause in message and "\n" not in message

@@ -18,11 +18,26 @@ from synthgen.describe.spec import (
     nearest_valid_frame_counts,
 )
 from synthgen.errors import ConfigError, config_error_from_validation
+from tests.conftest import clip_settings, render_spec
+
+# Every field of ClipSettings is required (the packaged YAML holds the defaults): a valid base to vary.
+VALID_CLIP: dict[str, object] = {
+    "width": 64,
+    "height": 64,
+    "num_frames": 9,
+    "fps": 24.0,
+    "reference_downscale": 1,
+    "reference_temporal_factor": 1,
+}
+
+
+def valid_clip_with(**changes: object) -> ClipSettings:
+    return ClipSettings.model_validate({**VALID_CLIP, **changes})
 
 
 def _one_line_error(**clip: object) -> str:
     with pytest.raises(ValidationError) as info:
-        ClipSettings(**clip)  # type: ignore[arg-type]
+        valid_clip_with(**clip)
     message = str(config_error_from_validation(info.value, "clip"))
     assert "\n" not in message
     return message
@@ -31,10 +46,10 @@ def _one_line_error(**clip: object) -> str:
 @given(st.integers(min_value=1, max_value=2000))
 def test_frame_counts_of_form_8k_plus_1_are_accepted_and_others_rejected(num_frames: int) -> None:
     if (num_frames - 1) % 8 == 0:
-        assert ClipSettings(num_frames=num_frames).num_frames == num_frames
+        assert valid_clip_with(num_frames=num_frames).num_frames == num_frames
     else:
         with pytest.raises(ValidationError):
-            ClipSettings(num_frames=num_frames)
+            valid_clip_with(num_frames=num_frames)
 
 
 @given(st.integers(min_value=2, max_value=2000).filter(lambda n: (n - 1) % 8))
@@ -56,9 +71,9 @@ def test_width_not_multiple_of_32_is_rejected_with_field_name() -> None:
 
 
 def test_sides_must_be_multiples_of_32_times_reference_downscale() -> None:
-    ClipSettings(width=64, height=64, reference_downscale=2)
+    valid_clip_with(width=64, height=64, reference_downscale=2)
     with pytest.raises(ValidationError):
-        ClipSettings(width=96, height=64, reference_downscale=2)
+        valid_clip_with(width=96, height=64, reference_downscale=2)
 
 
 def test_negative_fps_is_rejected() -> None:
@@ -83,8 +98,8 @@ def test_audio_sample_count_is_integer_exactly_when_spec_accepts_it(frames: int,
     exact = frames * sr / fps
     expected_ok = abs(exact - round(exact)) < 1e-9
     assert (audio_num_samples(frames, fps, sr) is not None) == expected_ok
-    spec_kwargs = dict(dataset_seed=0, clip_index=0, scene="tracked_objects")
-    clip = ClipSettings(num_frames=frames, fps=fps)
+    spec_kwargs = dict(dataset_seed=0, clip_index=0, scene="tracked_objects", render=render_spec())
+    clip = clip_settings(num_frames=frames, fps=fps)
     if expected_ok:
         ClipSpec(**spec_kwargs, clip=clip, audio={"sample_rate": sr})  # type: ignore[arg-type]
     else:
@@ -104,6 +119,8 @@ def test_duplicate_object_ids_are_rejected() -> None:
             dataset_seed=0,
             clip_index=0,
             scene="tracked_objects",
+            clip=clip_settings(),
+            render=render_spec(),
             objects=(ObjectSpec(object_id=1, name="a"), ObjectSpec(object_id=1, name="b")),
         )
 
@@ -113,6 +130,8 @@ def test_spec_json_round_trip_is_lossless_and_canonical() -> None:
         dataset_seed=3,
         clip_index=7,
         scene="tracked_objects",
+        clip=clip_settings(),
+        render=render_spec(),
         objects=(
             ObjectSpec(
                 object_id=2, name="a", path={"kind": "catmull_rom", "waypoints_m": [(0, 0, 0), (1, 2, 3)]}
@@ -133,6 +152,8 @@ def test_malformed_spec_json_raises_one_line_config_error() -> None:
 
 
 def test_specs_are_frozen() -> None:
-    spec = ClipSpec(dataset_seed=0, clip_index=0, scene="tracked_objects")
+    spec = ClipSpec(
+        dataset_seed=0, clip_index=0, scene="tracked_objects", clip=clip_settings(), render=render_spec()
+    )
     with pytest.raises(ValidationError):
         spec.clip_index = 3  # type: ignore[misc]

@@ -1,19 +1,24 @@
 """The generation config: Hydra composes YAML, this module validates it into typed, frozen models.
 
-Hydra gives a ``DictConfig``; ``load_generate_config`` resolves it, validates every field with pydantic and
-raises ``ConfigError`` naming the first bad field (``clip.num_frames=50: must be 8k+1 ...``). Everything
-after this boundary works with ``GenerateConfig`` and never sees raw YAML.
+The packaged YAML (``conf/generate.yaml`` and its groups) is the one source of defaults; the models here
+hold none, so a field that the YAML does not set is an error, not a second default. The Hydra app hands
+``load_generate_config`` the ``DictConfig`` it composed; the library composes the same YAML with the same
+overrides (``synthgen.describe.compose``). Either way every field is validated with pydantic, and the first
+bad one raises ``ConfigError`` naming it (``clip.num_frames=50: must be 8k+1 ...``). Everything after this
+boundary works with ``GenerateConfig`` and never sees raw YAML.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
+from synthgen.describe.compose import compose_packaged, one_line_hydra_error
 from synthgen.describe.spec import (
     MAX_BPM,
     MIN_BPM,
@@ -41,17 +46,21 @@ def _ordered_range(name: str, value: Range) -> None:
 
 
 class DatasetConfig(_Config):
-    name: str = Field("demo", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = Field(0, ge=0)
-    num_clips: int = Field(4, ge=1)
+    """Which dataset: its name, seed and size."""
+
+    name: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="dataset name, part of clip ids"
+    )
+    seed: int = Field(ge=0, description="dataset seed; clip i draws from SeedSequence([seed, i])")
+    num_clips: int = Field(ge=1, description="clips in the whole dataset (over all jobs)")
 
 
 class JobConfig(_Config):
     """This process is job ``index`` of ``count``: it writes shards ``index, index + count, ...``
     (``synthgen.dataset.ShardPlan``), so jobs never touch the same file."""
 
-    index: int = Field(0, ge=0)
-    count: int = Field(1, ge=1)
+    index: int = Field(ge=0, description="this job's index, 0 .. count-1")
+    count: int = Field(ge=1, description="number of jobs the dataset is split over")
 
     @model_validator(mode="after")
     def _index_below_count(self) -> JobConfig:
@@ -63,8 +72,8 @@ class JobConfig(_Config):
 class SceneConfig(_Config):
     """Which recipe builds the scene (built-in name, dotted module path or .py file) and its parameters."""
 
-    recipe: str = Field("tracked_objects", min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    recipe: str = Field(min_length=1, description="built-in recipe name, dotted module path or .py file")
+    params: dict[str, Any] = Field(description="the recipe's own parameters (checked by the recipe)")
 
 
 PathKindName = Literal[
@@ -75,11 +84,11 @@ PathKindName = Literal[
 class MotionConfig(_Config):
     """How dynamic objects move: path kinds drawn uniformly, speeds and the area they move in."""
 
-    kinds: tuple[PathKindName, ...] = ("linear", "catmull_rom", "circle", "lissajous", "random_smooth")
-    speed_m_per_s: Range = (0.3, 1.2)
-    area_m: PositiveRange = Field((4.0, 4.0), description="x and y extent of the motion area")
-    num_waypoints: tuple[int, int] = (3, 5)
-    spin_probability: float = Field(0.3, ge=0.0, le=1.0)
+    kinds: tuple[PathKindName, ...] = Field(description="path kinds, one drawn uniformly per object")
+    speed_m_per_s: Range = Field(description="[low, high] mean speed along the path, drawn uniformly")
+    area_m: PositiveRange = Field(description="x and y extent of the motion area")
+    num_waypoints: tuple[int, int] = Field(description="[low, high] waypoints of waypoint paths")
+    spin_probability: float = Field(ge=0.0, le=1.0, description="chance that an object also spins")
 
     @model_validator(mode="after")
     def _ranges(self) -> MotionConfig:
@@ -95,20 +104,20 @@ MoveName = Literal["static", "dolly", "truck", "pedestal", "pan", "tilt", "roll"
 
 
 class CameraConfig(_Config):
-    """Camera placement around the stage and the moves drawn for it."""
+    """Camera placement around the stage and the moves drawn for it; ranges are [low, high], drawn uniformly."""
 
-    moves: tuple[MoveName, ...] = ("static", "dolly", "truck", "pan", "orbit", "zoom", "crane")
-    distance_m: Range = Field((3.0, 5.0), description="added to the recipe's stage radius")
-    height_m: Range = (1.5, 4.0)
-    focal_length_mm: PositiveRange = (28.0, 50.0)
-    composite_probability: float = Field(0.25, ge=0.0, le=1.0, description="chance of a second move")
-    handheld_probability: float = Field(0.15, ge=0.0, le=1.0)
-    dolly_m: Range = (1.0, 3.0)
-    truck_m: Range = (1.0, 3.0)
-    pedestal_m: Range = (0.5, 1.5)
-    rotate_deg: Range = (8.0, 20.0)
-    orbit_deg: Range = (20.0, 60.0)
-    zoom_factor: PositiveRange = (1.2, 1.6)
+    moves: tuple[MoveName, ...] = Field(description="moves drawn uniformly (repeat a move to weight it)")
+    distance_m: Range = Field(description="added to the recipe's stage radius")
+    height_m: Range = Field(description="camera height above the ground")
+    focal_length_mm: PositiveRange = Field(description="lens focal length (36 mm sensor)")
+    composite_probability: float = Field(ge=0.0, le=1.0, description="chance of a second move")
+    handheld_probability: float = Field(ge=0.0, le=1.0, description="chance of handheld shake on top")
+    dolly_m: Range = Field(description="dolly travel along the view direction")
+    truck_m: Range = Field(description="truck travel sideways")
+    pedestal_m: Range = Field(description="pedestal travel up or down")
+    rotate_deg: Range = Field(description="pan, tilt and roll angle")
+    orbit_deg: Range = Field(description="orbit angle around the stage centre")
+    zoom_factor: PositiveRange = Field(description="focal length multiplier of a zoom")
 
     @model_validator(mode="after")
     def _ranges(self) -> CameraConfig:
@@ -130,27 +139,31 @@ class CameraConfig(_Config):
 
 
 class BindingConfig(_Config):
-    """A binding template: ``target`` is 'all' objects, 'first' object, or 'camera'."""
+    """A binding template: a music event (``source``) drives an effect (``kind``) on ``target``."""
 
-    kind: BindingKind
-    target: Literal["all", "first", "camera"] = "all"
-    source: Literal["beat", "downbeat", "kick", "snare", "hat_closed", "hat_open", "clap", "energy"] = "beat"
-    amount: float = Field(1.0, ge=0.0)
+    kind: BindingKind = Field(description="the effect (bounce, scale_pulse, flash, camera_jolt, ...)")
+    target: Literal["all", "first", "camera"] = Field(
+        description="'all' objects, the 'first' object, or the 'camera'"
+    )
+    source: Literal["beat", "downbeat", "kick", "snare", "hat_closed", "hat_open", "clap", "energy"] = Field(
+        description="the music event or envelope that drives the effect"
+    )
+    amount: float = Field(ge=0.0, description="effect size in the kind's unit (metres, degrees, ...)")
 
 
 class AudioConfig(_Config):
     """Procedural music for the clip (``enabled: false`` = silent clip, no audio stream)."""
 
-    enabled: bool = False
-    bpm: float = Field(120.0, ge=MIN_BPM, le=MAX_BPM)
-    bpm_range: Range | None = None
-    sample_rate: int = Field(48000, ge=8000, le=192000)
-    snap_to_frames: bool = True
-    meter: int = Field(4, ge=2, le=12)
-    swing: float = Field(0.0, ge=0.0, le=0.5)
-    instruments: tuple[Instrument, ...] = ("kick", "snare", "hat_closed", "bass")
-    loops_dir: str | None = None
-    bindings: tuple[BindingConfig, ...] = ()
+    enabled: bool = Field(description="false = silent clips without audio stream or beat labels")
+    bpm: float = Field(ge=MIN_BPM, le=MAX_BPM, description="tempo in beats per minute")
+    bpm_range: Range | None = Field(description="[low, high]: draw bpm per clip instead of using bpm")
+    sample_rate: int = Field(ge=8000, le=192000, description="Hz; num_frames / fps * sample_rate whole")
+    snap_to_frames: bool = Field(description="move the tempo so that every beat falls on a frame")
+    meter: int = Field(ge=2, le=12, description="beats per bar")
+    swing: float = Field(ge=0.0, le=0.5, description="delay of off-beat 8ths, fraction of an 8th")
+    instruments: tuple[Instrument, ...] = Field(description="instruments of the procedural groove")
+    loops_dir: str | None = Field(description="folder of user loops (e.g. groove_120bpm.wav), or null")
+    bindings: tuple[BindingConfig, ...] = Field(description="music -> motion bindings of every clip")
 
     @model_validator(mode="after")
     def _ranges(self) -> AudioConfig:
@@ -166,7 +179,7 @@ class AudioConfig(_Config):
 class RenderConfig(RenderSpec):
     """Render settings of every clip, plus the worker's recycling period."""
 
-    recycle_after: int = Field(50, ge=1, description="restart the render worker after this many clips")
+    recycle_after: int = Field(ge=1, description="restart the render worker after this many clips")
 
     def to_spec(self) -> RenderSpec:
         """The per-clip part that is stored in each ClipSpec."""
@@ -178,8 +191,11 @@ class ControlConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
 
-    job: Literal["motion_track", "camera_motion", "audio_to_video", "depth", "union"] = "motion_track"
-    lint: dict[str, Any] = Field(default_factory=dict)
+    job: str = Field(
+        min_length=1,
+        description="a registered control job, synthgen.controls.job_names() (conf/control/<job>.yaml)",
+    )
+    lint: dict[str, Any] = Field(description="thresholds of synthgen lint (conf/lint/default.yaml)")
 
     @property
     def params(self) -> dict[str, Any]:
@@ -188,27 +204,31 @@ class ControlConfig(BaseModel):
 
 
 class ShardsConfig(_Config):
-    max_clips: int = Field(64, ge=1, description="clips per shard at most")
-    max_bytes: int = Field(1 << 30, ge=1 << 16, description="bytes per shard at most (approximate)")
-    video_crf: int = Field(18, ge=0, le=51)
-    lossless: bool = False
+    """How clips are packed into Parquet shards and how their videos are encoded."""
+
+    max_clips: int = Field(ge=1, description="clips per shard at most")
+    max_bytes: int = Field(ge=1 << 16, description="bytes per shard at most (approximate)")
+    video_crf: int = Field(ge=0, le=51, description="H.264 constant rate factor (lower = better)")
+    lossless: bool = Field(
+        description="encode videos losslessly (libx264rgb, qp 0) instead of with video_crf"
+    )
 
 
 class GenerateConfig(_Config):
-    """The whole, validated ``synthgen-generate`` config."""
+    """The whole, validated ``synthgen-generate`` config (defaults: the packaged ``conf/generate.yaml``)."""
 
-    dataset: DatasetConfig = DatasetConfig()
-    output_dir: str = "outputs/demo"
-    clip: ClipSettings = ClipSettings()
-    scene: SceneConfig = SceneConfig()
-    motion: MotionConfig = MotionConfig()
-    camera: CameraConfig = CameraConfig()
-    audio: AudioConfig = AudioConfig()
-    render: RenderConfig = RenderConfig()
-    control: ControlConfig = ControlConfig()
-    job: JobConfig = JobConfig()
-    shards: ShardsConfig = ShardsConfig()
-    fail_fast: bool = False
+    dataset: DatasetConfig = Field(description="name, seed and size of the dataset")
+    output_dir: str = Field(description="folder the dataset is written to")
+    clip: ClipSettings = Field(description="frame size, length and rate of every clip")
+    scene: SceneConfig = Field(description="the scene recipe and its parameters")
+    motion: MotionConfig = Field(description="how dynamic objects move")
+    camera: CameraConfig = Field(description="camera placement and moves")
+    audio: AudioConfig = Field(description="procedural music and its bindings")
+    render: RenderConfig = Field(description="renderer settings")
+    control: ControlConfig = Field(description="the control job, its parameters and lint thresholds")
+    job: JobConfig = Field(description="this process's share of the dataset")
+    shards: ShardsConfig = Field(description="shard packing and video encoding")
+    fail_fast: bool = Field(description="stop at the first failed clip instead of recording it")
 
     @model_validator(mode="after")
     def _audio_fits_clip(self) -> GenerateConfig:
@@ -233,12 +253,33 @@ class GenerateConfig(_Config):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_generate_config(raw: Mapping[str, Any] | Any) -> GenerateConfig:
-    """Validate a resolved Hydra config (``DictConfig`` or plain mapping) into a ``GenerateConfig``.
+def load_generate_config(
+    values: Mapping[str, Any] | DictConfig | None = None, *, overrides: Sequence[str] = ()
+) -> GenerateConfig:
+    """The validated generation config: the packaged ``conf/generate.yaml`` (the defaults of
+    ``synthgen-generate``), composed with ``overrides``, with ``values`` merged on top.
 
-    The ``hydra`` node, if present, is ignored. Raises ``ConfigError`` naming the first invalid field.
+    - ``overrides``: Hydra override strings, exactly as on the command line. Select groups here
+      (``["control=camera_motion", "scene=beat_stage", "clip.width=64"]``); a group's own defaults then
+      follow as on the command line (``control=camera_motion`` also selects ``camera=moves`` and
+      ``scene=camera_set``).
+    - ``values``: a nested mapping of values merged onto the composed config after ``overrides``
+      (``{"dataset": {"num_clips": 2}, "clip": {"width": 64}}``): mappings merge key by key, lists and
+      other values replace; a top-level ``hydra`` key is ignored. Setting ``control.job`` or
+      ``scene.recipe`` here changes that value only, not the group's other keys: select groups with
+      ``overrides``.
+    - a ``DictConfig`` as ``values`` is a config Hydra already composed (what the app passes): it is
+      validated as is, and ``overrides`` must be empty.
+
+    Interpolations (``output_dir: outputs/${dataset.name}``) resolve after merging. Raises ``ConfigError``
+    naming the first bad key or value.
     """
-    data = _to_container(raw)
+    if isinstance(values, DictConfig):
+        if overrides:
+            raise TypeError("overrides apply to the packaged defaults, not to an already composed DictConfig")
+        data = _resolved(values)
+    else:
+        data = _resolved(_merged(compose_packaged("generate", overrides), values))
     data.pop("hydra", None)
     try:
         cfg = GenerateConfig.model_validate(data)
@@ -247,6 +288,35 @@ def load_generate_config(raw: Mapping[str, Any] | Any) -> GenerateConfig:
     _check_scene_params(cfg)
     _check_control_params(cfg)
     return cfg
+
+
+def _merged(composed: DictConfig, values: Mapping[str, Any] | None) -> DictConfig:
+    if values is None:
+        return composed
+    if isinstance(values, str) or not isinstance(values, Mapping):
+        raise ConfigError(
+            f"config: expected a mapping of values, got {type(values).__name__} "
+            "(pass Hydra override strings as overrides=[...])"
+        )
+    values = {str(key): value for key, value in values.items() if key != "hydra"}
+    # Unknown keys are left to the models, whose errors name the field; recipes and control jobs take
+    # parameters that their group's YAML does not list.
+    OmegaConf.set_struct(composed, False)
+    try:
+        return OmegaConf.merge(composed, values)  # type: ignore[return-value]
+    except Exception as err:
+        raise ConfigError(f"config: {one_line_hydra_error(err)}") from None
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    if "hydra" in cfg:
+        cfg = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:  # interpolation errors name the key in their message
+        raise ConfigError(f"config: {one_line_hydra_error(err)}") from None
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}
 
 
 def _check_control_params(cfg: GenerateConfig) -> None:
@@ -258,7 +328,9 @@ def _check_control_params(cfg: GenerateConfig) -> None:
 
     parse_job_params(cfg.control.job, cfg.control.params)  # an unknown job names control.job
     if get_job(cfg.control.job).needs_audio and not cfg.audio.enabled:
-        raise ConfigError(f"control.job={cfg.control.job!r}: needs audio; set audio.enabled=true (or audio=beats)")
+        raise ConfigError(
+            f"control.job={cfg.control.job!r}: needs audio; set audio.enabled=true (or audio=beats)"
+        )
     parse_thresholds(cfg.control.lint)
 
 
@@ -273,20 +345,3 @@ def _check_scene_params(cfg: GenerateConfig) -> None:
     except Exception:
         # Any other failure is the recipe's, not the config's: it fails its clips, which the run records.
         return
-
-
-def _to_container(raw: Mapping[str, Any] | Any) -> dict[str, Any]:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-    except ImportError:  # pragma: no cover - hydra is a hard dependency
-        DictConfig = ()  # type: ignore[assignment,misc]
-    if isinstance(raw, DictConfig):
-        try:
-            container = OmegaConf.to_container(raw, resolve=True)
-        except Exception as err:  # interpolation errors name the key in their message
-            raise ConfigError(f"config: {str(err).splitlines()[0]}") from None
-        assert isinstance(container, dict)
-        return {str(k): v for k, v in container.items()}
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    raise ConfigError(f"config: expected a mapping, got {type(raw).__name__}")

@@ -62,12 +62,12 @@ def audio_num_samples(num_frames: int, fps: float, sample_rate: int) -> int | No
 class ClipSettings(Frozen):
     """Frame geometry and timing shared by every stream of a clip."""
 
-    width: int = Field(256, gt=0, description="pixels; multiple of 32 x reference_downscale")
-    height: int = Field(256, gt=0, description="pixels; multiple of 32 x reference_downscale")
-    num_frames: int = Field(49, gt=0, description="8k+1 (LTX VAE temporal compression)")
-    fps: float = Field(24.0, gt=0.0, le=240.0)
-    reference_downscale: Literal[1, 2, 4] = Field(1, description="reference side = target side / this")
-    reference_temporal_factor: Literal[1, 2] = Field(1, description="reference frames = target frames / this")
+    width: int = Field(gt=0, description="pixels; multiple of 32 x reference_downscale")
+    height: int = Field(gt=0, description="pixels; multiple of 32 x reference_downscale")
+    num_frames: int = Field(gt=0, description="8k+1 (LTX VAE temporal compression)")
+    fps: float = Field(gt=0.0, le=240.0, description="frames per second; frame i is at t = i / fps")
+    reference_downscale: Literal[1, 2, 4] = Field(description="reference side = target side / this")
+    reference_temporal_factor: Literal[1, 2] = Field(description="reference frames = target frames / this")
 
     @field_validator("num_frames")
     @classmethod
@@ -404,16 +404,18 @@ class AudioSpec(Frozen):
 
 
 class RenderSpec(Frozen):
-    """Renderer settings. Cycles on CPU is the default that runs anywhere."""
+    """Renderer settings (the packaged default, ``conf/render/cycles_cpu.yaml``, runs anywhere)."""
 
-    engine: Literal["cycles", "eevee", "workbench"] = "cycles"
-    device: Literal["cpu", "cuda", "optix", "hip", "metal", "oneapi"] = "cpu"
-    samples: int = Field(16, ge=1, le=65536)
-    denoise: bool = False
-    threads: int = Field(0, ge=0, description="0 = all cores")
-    motion_blur: bool = False
-    tracks_per_object: int = Field(16, ge=0, le=4096)
-    background_tracks: int = Field(16, ge=0, le=65536)
+    engine: Literal["cycles", "eevee", "workbench"] = Field(description="Blender render engine")
+    device: Literal["cpu", "cuda", "optix", "hip", "metal", "oneapi"] = Field(
+        description="Cycles compute device (Eevee and Workbench use the GPU or software EGL)"
+    )
+    samples: int = Field(ge=1, le=65536, description="samples per pixel")
+    denoise: bool = Field(description="OpenImageDenoise on the rendered frames")
+    threads: int = Field(ge=0, description="CPU threads; 0 = all cores")
+    motion_blur: bool = Field(description="Blender motion blur (off keeps every frame at its exact time)")
+    tracks_per_object: int = Field(ge=0, le=4096, description="surface points tracked per object")
+    background_tracks: int = Field(ge=0, le=65536, description="points tracked on ground and static objects")
 
 
 # -------------------------------------------------------------------------------------------- clip
@@ -428,13 +430,13 @@ class ClipSpec(Frozen):
     clip_index: int = Field(ge=0)
     scene: str = Field(min_length=1, description="scene recipe name or path")
     control: str = Field("motion_track", description="control job this clip was sampled for")
-    clip: ClipSettings = ClipSettings()
+    clip: ClipSettings = Field(description="frame size, length and rate")
     camera: CameraSpec = CameraSpec()
     objects: tuple[ObjectSpec, ...] = ()
     lights: tuple[LightSpec, ...] = (LightSpec(),)
     world: WorldSpec = WorldSpec()
     audio: AudioSpec | None = None
-    render: RenderSpec = RenderSpec()
+    render: RenderSpec = Field(description="renderer settings")
     variant: str = Field("target", description="'target', or 'reference' for the paired scene of a job")
 
     @model_validator(mode="after")
