@@ -315,3 +315,17 @@ def test_cli_refuses_a_video_of_the_wrong_length_and_writes_nothing(
     out = tmp_path / "report.json"
     assert main(["adherence", str(root), "--videos", str(videos), "--out", str(out)]) == 2
     assert "example-000001" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_first_frame_union_row_is_scored_by_its_components() -> None:
+    row = _example(0)
+    union = row.replace(
+        control_job="union",
+        controls={"first_frame": row.video[:1], "motion_track": row.video},
+        pairing={"components": ["first_frame", "motion_track"]},
+    )
+    own = score_video(union, row.video)["metrics"]
+    assert set(own) == {"first_frame", "motion_track"}
+    assert own["first_frame"]["psnr_db"] == 100.0 and own["first_frame"]["mean_abs_error"] == 0.0
+    other = score_video(union, _example(1).video)["metrics"]["first_frame"]
+    assert other["psnr_db"] < 40.0 and other["mean_abs_error"] > 0.0
