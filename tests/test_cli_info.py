@@ -8,6 +8,7 @@ import sys
 
 import numpy
 import pyarrow
+import pytest
 
 from synthgen.cli.info import probe_engine
 
@@ -27,6 +28,7 @@ def test_info_reports_the_installed_versions() -> None:
     assert set(packages) >= {"synthgen", "bpy", "torch", "diffusers"}
 
 
+@pytest.mark.blender
 def test_cycles_cpu_is_reported_available_and_an_unknown_engine_is_not() -> None:
     assert probe_engine("CYCLES", "CPU")[0] is True
     assert probe_engine("NOT_AN_ENGINE", "CPU")[0] is False

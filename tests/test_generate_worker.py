@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.blender
 def test_dataset_runs_render_in_a_worker_process_not_in_the_job_process(tmp_path: Path) -> None:
     code = (
         "import sys, synthgen\n"

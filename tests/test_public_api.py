@@ -22,6 +22,7 @@ SOURCES = {
 RANK = {
     "errors": 0,
     "fileio": 0,
+    "extras": 0,
     "describe": 1,
     "scenes": 1,
     "audio": 2,

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from synthgen.cli.hydra_app import fail, precheck
 from synthgen.errors import SynthgenError
+from synthgen.extras import require_extra
 
 PROG = "synthgen-train"
 
@@ -72,6 +73,10 @@ def _task(raw: DictConfig) -> None:
 
 def main() -> None:
     """Entry point of the ``synthgen-train`` console script."""
+    try:
+        require_extra("train", "training")
+    except SynthgenError as err:
+        fail(PROG, err)
     precheck(PROG, "train", validate=_check_before_hydra)
     _task()
 

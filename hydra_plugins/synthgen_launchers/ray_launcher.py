@@ -14,8 +14,17 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
 from omegaconf import open_dict
+
+from synthgen.extras import require_extra
+
+try:
+    from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
+except ImportError:  # no ray extra. Hydra imports this module at every start: fail only when it is chosen.
+
+    class RayLauncher:  # type: ignore[no-redef]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            require_extra("ray", "hydra/launcher=synthgen_ray")
 
 
 def secure_local_ray_env() -> None:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from synthgen.cli.hydra_app import fail, precheck
 from synthgen.describe.config import load_generate_config
 from synthgen.errors import SynthgenError
+from synthgen.extras import require_extra
 
 PROG = "synthgen-generate"
 
@@ -27,6 +28,7 @@ def _task(raw: DictConfig) -> None:
     from synthgen.pipeline.job import generate
 
     try:
+        require_extra("render", "rendering")  # here, not in main: --help and --cfg need no Blender
         cfg = load_generate_config(raw)
         summary = generate(cfg)
     except SynthgenError as err:

@@ -1,4 +1,5 @@
-"""``synthgen info``: versions of synthgen and its dependencies, and which render engines work here."""
+"""``synthgen info``: versions of synthgen and its dependencies, which extras are installed, and which render
+engines work here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import platform
 import subprocess
 import sys
+
+from synthgen.extras import installed_extras
 
 PACKAGES = (
     "synthgen",
@@ -21,6 +24,9 @@ PACKAGES = (
     "torch",
     "diffusers",
     "peft",
+    "transformers",
+    "accelerate",
+    "ray",
 )
 
 # Each engine is probed in a fresh interpreter: a failing GPU backend can abort Blender's process.
@@ -87,8 +93,13 @@ def probe_engine(engine: str, device: str, timeout_s: float = 60.0) -> tuple[boo
 
 
 def run(args: argparse.Namespace) -> int:
-    report: dict[str, object] = {"python": platform.python_version(), "packages": package_versions()}
-    if not args.no_engines:
+    extras = installed_extras()
+    report: dict[str, object] = {
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "extras": extras,
+    }
+    if not args.no_engines and extras["render"]:  # without bpy every probe would fail the same way
         report["engines"] = {
             f"{engine.lower()}/{device.lower()}": dict(
                 zip(("available", "detail"), probe_engine(engine, device), strict=True)
@@ -98,9 +109,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"python      {report['python']}")
+    print(f"{'python':<13} {report['python']}")
     for name, version in package_versions().items():
-        print(f"{name:<11} {version}")
+        print(f"{name:<13} {version}")
+    for extra, present in extras.items():
+        hint = "" if present else f"  (pip install 'synthgen[{extra}]')"
+        print(f"extra {extra:<24} {'yes' if present else 'no'}{hint}")
     for name, result in dict(report.get("engines", {})).items():  # type: ignore[call-overload]
         state = "yes" if result["available"] else "no"
         detail = f"  ({result['detail']})" if result["detail"] else ""

@@ -22,7 +22,9 @@ def import_bpy() -> Any:
     try:
         import bpy
     except ImportError as err:
-        raise RenderError(f"render: cannot import bpy ({err}); install the bpy==5.0.1 wheel") from None
+        raise RenderError(
+            f"rendering needs the render extra (cannot import bpy: {err}): pip install 'synthgen[render]'"
+        ) from None
     return bpy
 
 
