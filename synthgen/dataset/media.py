@@ -7,8 +7,10 @@ Video is H.264 in an MP4 container, encoded with PyAV's bundled ffmpeg. Two mode
   (``libx264`` with ``yuv444p`` and ``qp=0`` is not exact: the RGB -> YUV conversion rounds).
 
 The encoder runs single-threaded so the same frames give the same bytes on every machine (x264's output
-depends on its thread count). Audio is FLAC, 24-bit integer samples (float32 in [-1, 1] is quantised to
-1/2^23), mono or (n, channels).
+depends on its thread count), and lossy video is encoded without x264's macroblock-tree rate control
+(``mbtree=0``): with it, the bytes of a frame whose width is not a multiple of 128 px depend on what the
+process allocated before, so a rerun gave different MP4s (docs/rendering.md, "Reproducible bytes").
+Audio is FLAC, 24-bit integer samples (float32 in [-1, 1] is quantised to 1/2^23), mono or (n, channels).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class VideoEncoding:
         """A short description stored in the shard metadata, e.g. ``h264 libx264 yuv420p crf=18``."""
         if self.lossless:
             return "h264 libx264rgb rgb24 qp=0"
-        return f"h264 libx264 yuv420p crf={self.crf} preset={self.preset}"
+        return f"h264 libx264 yuv420p crf={self.crf} preset={self.preset} mbtree=0"
 
 
 def encode_video(
@@ -66,7 +68,7 @@ def encode_video(
         stream.height = height
         stream.pix_fmt = "rgb24" if encoding.lossless else "yuv420p"
         options: dict[str, str] = {"preset": encoding.preset}
-        options.update({"qp": "0"} if encoding.lossless else {"crf": str(int(encoding.crf))})
+        options.update({"qp": "0"} if encoding.lossless else {"crf": str(int(encoding.crf)), "mbtree": "0"})
         stream.options = dict(options)
         stream.thread_count = 1
         for frame in frames:
