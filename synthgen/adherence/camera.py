@@ -26,7 +26,7 @@ from synthgen.dataset.rows import ClipRow
 MIN_MATCHES = 8
 MAX_CORNERS = 500
 RANSAC_THRESHOLD_PX = 1.0
-MIN_BASELINE_RATIO = 0.05
+MIN_BASELINE_RATIO = 0.01
 """Labelled baseline / scene depth below which a pair is scored as a pure rotation."""
 
 
