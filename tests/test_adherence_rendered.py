@@ -8,12 +8,16 @@ texture a tracker can hold; two clips per job (one for audio_to_video and union)
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from synthgen.adherence import score_video
+from synthgen.cli.main import main
+from synthgen.dataset import VideoEncoding, encode_video, write_dataset
 from synthgen.dataset.rows import ClipRow
 from synthgen.pipeline.clip import make_row
 from tests.conftest import tiny_config
@@ -94,3 +98,21 @@ def test_union_reports_each_components_metric() -> None:
     assert scores["motion_track"]["median_epe_px"] < 1.0
     assert reversed_["motion_track"]["delta_avg"] < scores["motion_track"]["delta_avg"]
     assert scores["depth"]["recall"] > 0.5
+
+
+def test_cli_scores_h264_targets_near_the_top_and_swapped_videos_lower(tmp_path: Path) -> None:
+    rows = rendered("motion_track", 17, 2)
+    root = tmp_path / "ds"
+    write_dataset(iter(rows), root, num_clips=2)  # the default lossy encoding, as generate writes
+    reports = {}
+    for name, videos in (("targets", rows), ("swapped", rows[::-1])):
+        folder = tmp_path / name
+        folder.mkdir()
+        for row, video_row in zip(rows, videos):
+            mp4 = encode_video(video_row.video, row.fps, VideoEncoding())
+            (folder / f"{row.clip_id}.mp4").write_bytes(mp4)
+        out = tmp_path / f"{name}.json"
+        assert main(["adherence", str(root), "--videos", str(folder), "--out", str(out)]) == 0
+        reports[name] = json.loads(out.read_text())["summary"]["motion_track"]
+    assert reports["targets"]["median_epe_px"] < 1.0
+    assert reports["swapped"]["delta_avg"] < reports["targets"]["delta_avg"] - 0.3
