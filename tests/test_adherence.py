@@ -17,7 +17,7 @@ from synthgen.adherence.beats import match_count, pick_peaks, precision_recall_f
 from synthgen.adherence.camera import estimate_pose, relative_pose, rotation_angle_deg
 from synthgen.adherence.edges import boundary_counts, depth_discontinuities, f1_from_counts
 from synthgen.adherence.report import summarise
-from synthgen.adherence.tracks import TAPVID_THRESHOLDS_PX, tapvid_position_metrics, track_points
+from synthgen.adherence.tracks import TAPVID_THRESHOLDS_PX, tapvid_position_metrics, textured, track_points
 from synthgen.cli.main import main
 from synthgen.controls import get_job, job_names
 from synthgen.dataset import ClipRow, VideoEncoding, encode_video, write_dataset
@@ -93,6 +93,13 @@ def test_lucas_kanade_follows_a_translated_texture_to_a_tenth_of_a_pixel() -> No
     xy, tracked = track_points(frames, start, np.zeros(3, int))
     assert tracked.all()
     assert np.abs(xy - (start[None] + shifts[:, None])).max() < 0.1
+
+
+def test_only_points_on_texture_are_trackable() -> None:
+    gray = np.full((1, 32, 32), 128, dtype=np.uint8)
+    gray[0, 16:, 16:] = np.random.default_rng(0).integers(0, 256, (16, 16))
+    points = np.array([[4.5, 4.5], [24.5, 24.5], [24.5, 24.5]])
+    assert textured(gray, points, np.array([0, 0, -1])).tolist() == [False, True, False]
 
 
 # ------------------------------------------------------------------------------------- onset maths
