@@ -1,0 +1,216 @@
+"""synthgen-infer on the tiny model (CPU): videos, side-by-side sheets and a report with adherence per clip,
+with and without a LoRA trained by synthgen-train; bad input is one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from synthgen.dataset.media import decode_video
+from synthgen.dataset.store import write_dataset
+from synthgen.dataset.testing import example_row
+from synthgen.errors import ConfigError
+from synthgen.trainer.infer import ClipJob, check_ltx_shape, lora_effect, plan, read_lora, run_inference
+from synthgen.trainer.infer_config import load_infer_config
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = 3
+
+
+def labelled_row(index: int) -> Any:
+    """A tiny motion_track row with every label the adherence metric reads."""
+    row = example_row(index, dataset_name="infer")
+    labels = dict(row.labels)
+    labels["tracks_behind_camera"] = np.zeros_like(labels["tracks_in_frame"])
+    return dataclasses.replace(row, labels=labels)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("infer") / "ds"
+    write_dataset((labelled_row(i) for i in range(CLIPS)), root, num_clips=CLIPS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_lora(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA from synthgen-train train=cpu_quick (a few steps) on the same dataset."""
+    from synthgen.trainer.config import load_train_config
+    from synthgen.trainer.train import run
+
+    out = tmp_path_factory.mktemp("train")
+    settings = load_train_config(
+        {
+            "output_dir": str(out / "run"),
+            "data": {
+                "path": str(dataset),
+                "cache_dir": str(out / "cache"),
+                "buckets": ["64x64x9"],
+                "eval_clips": 1,
+            },
+            "lora": {"rank": 4, "alpha": 4},
+            "eval": {"sigmas": [0.5], "noise_draws": 1},
+            "train": {"steps": 2, "progress": False},
+        },
+        overrides=["train=cpu_quick"],
+    )
+    run(settings)
+    return out / "run" / "lora.safetensors"
+
+
+def settings_for(dataset: Path, out: Path, **values: Any) -> Any:
+    base: dict[str, Any] = {"output_dir": str(out), "data": {"path": str(dataset), "eval_clips": 2}}
+    for key, value in values.items():
+        base.setdefault(key, {}).update(value) if isinstance(value, dict) else base.update({key: value})
+    return load_infer_config(base, overrides=["infer=cpu_quick", "infer.num_inference_steps=1"])
+
+
+def test_bare_model_writes_videos_sheets_and_adherence_for_each_held_out_clip(
+    dataset: Path, tmp_path: Path
+) -> None:
+    report = run_inference(settings_for(dataset, tmp_path / "out", infer={"progress": False}))
+    ids = [clip["clip_id"] for clip in report["clips"]]
+    assert ids == ["infer-000001", "infer-000002"]  # the last data.eval_clips clips, as training holds out
+    for clip in report["clips"]:
+        video = decode_video((tmp_path / "out" / clip["video"]).read_bytes())
+        assert video.shape == (9, 64, 64, 3)
+        side = decode_video((tmp_path / "out" / f"{clip['clip_id']}_side.mp4").read_bytes())
+        assert side.shape == (9, 64, 3 * 64, 3)  # reference | generated | target
+        assert (tmp_path / "out" / f"{clip['clip_id']}_side.png").stat().st_size > 0
+        assert clip["adherence"]["control_job"] == "motion_track"
+        assert "motion_track" in clip["adherence"]["metrics"]
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["lora"] is None and saved["lora_scale"] == 0.0
+
+
+def test_same_seed_gives_the_same_video(dataset: Path, tmp_path: Path) -> None:
+    def once(out: Path) -> np.ndarray:
+        run_inference(settings_for(dataset, out, data={"clips": ["infer-000000"]}, infer={"progress": False}))
+        return decode_video((out / "infer-000000.mp4").read_bytes())
+
+    assert np.array_equal(once(tmp_path / "a"), once(tmp_path / "b"))
+
+
+def test_trained_lora_with_baseline_reports_both_and_the_effect(
+    dataset: Path, trained_lora: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    report = run_inference(
+        settings_for(
+            dataset,
+            out,
+            data={"clips": ["infer-000002"]},
+            lora={"path": str(trained_lora), "baseline": True},
+            infer={"progress": False},
+        )
+    )
+    (clip,) = report["clips"]
+    assert report["lora"] == str(trained_lora) and report["reference_downscale"] == 1
+    assert (out / "infer-000002.mp4").exists() and (out / "infer-000002_baseline.mp4").exists()
+    assert set(clip["lora_effect"]) == set(clip["adherence"]["metrics"])
+    with_lora = decode_video((out / "infer-000002.mp4").read_bytes())
+    baseline = decode_video((out / "infer-000002_baseline.mp4").read_bytes())
+    assert with_lora.shape == baseline.shape
+
+
+def test_lora_effect_is_lora_minus_baseline() -> None:
+    a = {"metrics": {"m": {"x": 0.75, "n": None}}}
+    b = {"metrics": {"m": {"x": 0.25, "n": 1.0}}}
+    assert lora_effect(a, b) == {"m": {"x": 0.5, "n": None}}
+    assert lora_effect(a, None) == {}
+
+
+def job(width: int, height: int, frames: int, reference: tuple[int, int, int] | None) -> ClipJob:
+    ref = None if reference is None else np.zeros((*reference, 3), dtype=np.uint8)
+    return ClipJob("c", "p", width, height, frames, 24.0, ref, None)
+
+
+@pytest.mark.parametrize(
+    ("bad", "downscale", "message"),
+    [
+        (job(48, 64, 9, None), 1, "multiples of 32"),
+        (job(64, 64, 10, None), 1, r"8k\+1"),
+        (job(64, 64, 9, (9, 64, 64)), 2, "reference downscale factor 2 needs 32x32x9"),
+        (job(64, 64, 9, (5, 64, 64)), 1, "needs 64x64x9"),
+        (job(64, 64, 9, (9, 32, 32)), 2, None),
+        (job(128, 128, 9, (9, 32, 32)), 4, "multiples of 32"),
+    ],
+)
+def test_ltx_shape_rules(bad: ClipJob, downscale: int, message: str | None) -> None:
+    if message is None:
+        check_ltx_shape(bad, downscale, "clip c")
+        return
+    with pytest.raises(ConfigError, match=message):
+        check_ltx_shape(bad, downscale, "clip c")
+
+
+def test_bad_input_is_refused_at_planning(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.clips: no clip 'nope'"):
+        plan(settings_for(dataset, tmp_path, data={"clips": ["nope"]}))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ConfigError, match=r"lora.path=.*not a readable LoRA"):
+        read_lora(str(corrupt))
+    with pytest.raises(ConfigError, match=r"lora.path=.*no such file"):
+        plan(settings_for(dataset, tmp_path, lora={"path": str(tmp_path / "missing.safetensors")}))
+    big = tmp_path / "ds4.safetensors"
+    save_file(
+        {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 32)},
+        str(big),
+        metadata={"reference_downscale_factor": "2"},
+    )
+    with pytest.raises(
+        ConfigError, match="reference_downscale=1 differs from the LoRA's reference downscale factor 2"
+    ):
+        plan(settings_for(dataset, tmp_path, lora={"path": str(big)}))
+    with pytest.raises(ConfigError, match="not both"):
+        settings_for(dataset, tmp_path, reference={"video": "x.mp4", "prompt": "p"})
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "synthgen.trainer.infer_app", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_cli_refuses_a_lora_for_another_model_in_one_line_and_writes_nothing(
+    dataset: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.safetensors"
+    save_file({"diffusion_model.blocks.0.attn.qkv.lora_A.weight": torch.zeros(4, 32),
+               "diffusion_model.blocks.0.attn.qkv.lora_B.weight": torch.zeros(32, 4)}, str(other))  # fmt: skip
+    out = tmp_path / "out"
+    done = cli(
+        "infer=cpu_quick", f"data.path={dataset}", f"lora.path={other}", f"output_dir={out}", cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("synthgen-infer: error:")]
+    assert len(lines) == 1 and "match no linear layer" in lines[0], done.stderr
+    assert not list(out.glob("*.mp4")) and not (out / "report.json").exists()
+
+
+def test_cli_unknown_clip_is_one_line_before_hydra(dataset: Path, tmp_path: Path) -> None:
+    done = cli("infer=cpu_quick", f"data.path={dataset}", "data.clips=[nope]", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"synthgen-infer: error: data.clips: no clip 'nope' in {dataset} ({CLIPS} clips)"
+    ]
+    assert not (tmp_path / "outputs").exists()
