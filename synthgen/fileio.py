@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from synthgen.errors import ConfigError, DataError
 
 
 def temp_path_for(path: Path) -> Path:
@@ -48,3 +52,81 @@ def json_sha256(value: Any) -> str:
     content gives an equal hash. The one definition behind every config hash."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Names that become file or folder names (dataset names, clip ids): letters, digits, '_', '.', '-', starting
+# with a letter or digit, so no name is '.', '..', hidden, an option or a path.
+SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+_SAFE_NAME = re.compile(SAFE_NAME_PATTERN)
+
+
+def is_safe_name(name: object) -> bool:
+    """Whether ``name`` is a string matching ``SAFE_NAME_PATTERN`` (usable as one file name anywhere)."""
+    return isinstance(name, str) and _SAFE_NAME.fullmatch(name) is not None
+
+
+def check_relative_path(relative: object, *, what: str) -> str:
+    """``relative`` when it is a plain relative POSIX path (no ``..``, not absolute, no backslash or NUL);
+    DataError naming ``what`` otherwise. A lexical check, for paths on any filesystem."""
+    text = relative if isinstance(relative, str) else ""
+    parts = text.split("/")
+    if not text or text.startswith("/") or ".." in parts or "\\" in text or "\0" in text:
+        raise DataError(f"{what}={relative!r}: not a relative path inside its folder")
+    return text
+
+
+def safe_join(root: str | os.PathLike[str], relative: str, *, what: str) -> Path:
+    """``root / relative`` for a ``relative`` path read from data (a manifest entry, a name built from a
+    clip id); DataError naming ``what`` when it is absolute, holds ``..`` or otherwise leaves ``root``."""
+    root_path = Path(root)
+    check_relative_path(relative, what=what)
+    joined = root_path / relative
+    # Symlinks inside root could still lead out: compare the resolved paths.
+    if not joined.resolve().is_relative_to(root_path.resolve()):
+        raise DataError(f"{what}={relative!r}: leads outside {root_path}")
+    return joined
+
+
+def check_output_dir(
+    path: str | os.PathLike[str], field: str, *, overwrite: bool, ours: Callable[[Path], bool]
+) -> Path:
+    """The folder ``path`` a command may write into: absent, empty, ``ours(path)`` (a folder this tool
+    wrote), or any folder when ``overwrite``. ConfigError naming ``field`` when it is a file, not writable
+    (``/proc``), or a non-empty folder of something else; nothing is created or changed here."""
+    folder = Path(path)
+    if str(path).strip() in ("", ".") or folder.name in ("", ".", ".."):
+        raise ConfigError(
+            f"{field}={str(path)!r}: name a folder of its own (not the current or a parent folder)"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{field}={str(path)!r}: is a file, not a folder")
+    if _unwritable(folder):
+        raise ConfigError(f"{field}={str(path)!r}: cannot write there")
+    if folder.is_dir() and not overwrite and any(folder.iterdir()) and not ours(folder):
+        raise ConfigError(
+            f"{field}={str(path)!r}: a non-empty folder that this tool did not write; use another folder "
+            "or overwrite=true / --overwrite"
+        )
+    return folder
+
+
+def _unwritable(folder: Path) -> bool:
+    """Whether nothing may be created in ``folder`` (or its nearest existing parent): no permission, or a
+    kernel filesystem (``/proc``, ``/sys``) where writes have side effects."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    return not os.access(existing, os.W_OK | os.X_OK) or folder.resolve().parts[1:2] in (("proc",), ("sys",))
+
+
+def check_output_file(path: str | os.PathLike[str], field: str, *, overwrite: bool) -> Path:
+    """The file ``path`` a command may write: its folder exists and is writable, and it is no folder and
+    does not exist yet unless ``overwrite``. ConfigError naming ``field`` otherwise; nothing is written."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{field}={str(path)!r}: is a folder, not a file")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{field}={str(path)!r}: its folder {str(target.parent)!r} does not exist")
+    if _unwritable(target.parent):
+        raise ConfigError(f"{field}={str(path)!r}: cannot write there")
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{field}={str(path)!r}: exists; use --overwrite to replace it")
+    return target

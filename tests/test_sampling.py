@@ -17,13 +17,13 @@ from tests.conftest import tiny_config
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), index=st.integers(0, 10_000), recipe=st.sampled_from(BUILTIN_RECIPES))
 def test_same_seed_and_index_give_identical_spec_json(seed: int, index: int, recipe: str) -> None:
-    cfg = tiny_config(f"scene={recipe}", dataset={"seed": seed})
+    cfg = tiny_config(f"scene={recipe}", dataset={"seed": seed, "num_clips": 10_001})
     assert sample_clip(cfg, index).to_json() == sample_clip(cfg, index).to_json()
 
 
 @pytest.mark.parametrize("recipe", BUILTIN_RECIPES)
 def test_different_clip_indices_give_different_clips(recipe: str) -> None:
-    cfg = tiny_config(f"scene={recipe}")
+    cfg = tiny_config(f"scene={recipe}", dataset={"num_clips": 8})
     specs = {sample_clip(cfg, i).model_copy(update={"clip_index": 0}).to_json() for i in range(8)}
     assert len(specs) == 8
 
@@ -37,12 +37,12 @@ def test_different_dataset_seeds_give_different_clips() -> None:
 def test_sampling_a_clip_does_not_touch_global_numpy_random_state() -> None:
     np.random.seed(123)  # noqa: NPY002 - the legacy global state is what must stay untouched
     before = np.random.get_state()[1].copy()  # type: ignore[index]  # noqa: NPY002
-    sample_clip(tiny_config(), 5)
+    sample_clip(tiny_config(dataset={"num_clips": 6}), 5)
     assert np.array_equal(np.random.get_state()[1], before)  # type: ignore[index]  # noqa: NPY002
 
 
 def test_clip_order_does_not_matter() -> None:
-    cfg = tiny_config()
+    cfg = tiny_config(dataset={"num_clips": 4})
     forward = [sample_clip(cfg, i).to_json() for i in range(4)]
     backward = [sample_clip(cfg, i).to_json() for i in reversed(range(4))][::-1]
     assert forward == backward
@@ -56,7 +56,7 @@ def test_tracked_objects_move_and_camera_set_props_stand_still() -> None:
 
 
 def test_reference_scene_shares_camera_but_not_objects() -> None:
-    cfg = tiny_config("control=camera_motion")  # which also selects scene=camera_set
+    cfg = tiny_config("control=camera_motion", dataset={"num_clips": 4})  # also selects scene=camera_set
     target = sample_clip(cfg, 3)
     reference = sample_reference_scene(cfg, target)
     assert reference.camera == target.camera
@@ -152,7 +152,7 @@ def test_recipe_whose_sample_fails_gives_one_line_error_naming_clip_and_recipe(
 ) -> None:  # type: ignore[no-untyped-def]
     recipe = _user_recipe(tmp_path, body)
     with pytest.raises(RenderError) as info:
-        sample_clip(tiny_config("scene=custom", scene={"recipe": recipe}), 7)
+        sample_clip(tiny_config("scene=custom", scene={"recipe": recipe}, dataset={"num_clips": 8}), 7)
     message = str(info.value)
     assert message.startswith(f"clip tiny-000007 (scene recipe {recipe!r}): ")
     assert cause in message and "\n" not in message

@@ -13,9 +13,12 @@ Errors a user can fix print ``synthgen-train: error: <one line>`` and exit with 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -52,23 +55,48 @@ def _check_before_hydra(raw: DictConfig) -> None:
     assert isinstance(values, dict)
     if "${hydra:" in str(values.get("output_dir", "")):
         raw.output_dir = "."  # Hydra's run folder; any existing path validates the same way
-    from .config import check_paths
+    from .config import check_output_dir, check_paths
 
-    check_paths(_settings(raw))
+    settings = _settings(raw)
+    check_paths(settings)
+    if raw.output_dir != ".":
+        check_output_dir(settings)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def _task(raw: DictConfig) -> None:
+    from .config import check_output_dir
     from .train import run
 
     try:
         settings = _settings(raw)
+        check_output_dir(settings)
         report = run(settings)
     except SynthgenError as err:
+        _remove_empty_run_folder()
         fail(PROG, err)
     print(_summary(report), file=sys.stderr)
     if os.environ.get("SYNTHGEN_TRAIN_JSON") == "1":
         print(json.dumps({k: v for k, v in report.items() if k != "losses"}))
+
+
+def _remove_empty_run_folder() -> None:
+    """A run stopped by a config error found only at run time leaves no ``outputs/<date>/<time>/`` behind:
+    Hydra's run folder is removed when it holds nothing but Hydra's own files (and so is its date folder when
+    that is left empty)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if not run_dir.is_dir() or run_dir.resolve() == Path.cwd().resolve():
+        return
+    names = {p.name for p in run_dir.iterdir()}
+    if all(name == ".hydra" or name.endswith(".log") for name in names):
+        shutil.rmtree(run_dir)
+        with contextlib.suppress(OSError):
+            run_dir.parent.rmdir()  # only when empty
 
 
 def main() -> None:

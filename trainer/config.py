@@ -198,6 +198,9 @@ class Settings(_Settings):
         description="train (cache, train, evaluate), eval (control gain of the saved checkpoint), cache"
     )
     output_dir: str = Field(min_length=1, description="where the LoRA, checkpoints, logs and report go")
+    overwrite: bool = Field(
+        description="write into an output_dir that holds files a training run does not write (they may be replaced)"
+    )
     model: ModelSettings = Field(description="which transformer and encoders")
     data: DataSettings = Field(description="the dataset, control job, buckets and cache")
     lora: LoraSettings = Field(description="the adapter")
@@ -279,6 +282,25 @@ def check_paths(s: Settings) -> None:
         raise ConfigError(
             f"model.path={s.model.path!r}: no such file or folder (weights are loaded from local paths only)"
         )
+
+
+# What a training run (and Hydra's run folder) puts into output_dir: a folder holding only these is a run's
+# own (resume, stage=eval); anything else there is someone else's and is not written over without overwrite.
+RUN_OUTPUT_NAMES = frozenset(
+    {".hydra", "checkpoints", "tensorboard", "validation", "report.json", "lora.safetensors"}
+)
+
+
+def _is_run_folder(root: Path) -> bool:
+    return all(p.name in RUN_OUTPUT_NAMES or p.name.endswith(".log") for p in root.iterdir())
+
+
+def check_output_dir(s: Settings) -> Path:
+    """``output_dir`` may be written: absent, empty, a training run's own folder, or anything with
+    ``overwrite=true``; not a file or an unwritable place. ConfigError naming ``output_dir`` otherwise."""
+    from synthgen.fileio import check_output_dir as check_folder
+
+    return check_folder(s.output_dir, "output_dir", overwrite=s.overwrite, ours=_is_run_folder)
 
 
 def _merge(base: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

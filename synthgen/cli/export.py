@@ -13,10 +13,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``synthgen export``."""
     parser.add_argument("format", choices=FORMATS, help="target layout")
     parser.add_argument("path", help="dataset folder")
-    parser.add_argument("out", help="output folder (created)")
+    parser.add_argument(
+        "out", help="output folder (created; one holding more than an earlier export needs --overwrite)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty OUT, replacing files of the same name",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Export and print the path of the written dataset file."""
-    print(export_ltx_trainer(args.path, args.out))
+    print(export_ltx_trainer(args.path, args.out, overwrite=args.overwrite))
     return 0

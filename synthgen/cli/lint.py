@@ -19,7 +19,7 @@ from synthgen.controls.rules import LintThresholds
 from synthgen.dataset.lint import lint_dataset, packaged_thresholds, parse_thresholds, rule_names
 from synthgen.dataset.store import DatasetStore
 from synthgen.errors import ConfigError
-from synthgen.fileio import atomic_write_text
+from synthgen.fileio import atomic_write_text, check_output_file
 
 
 def _flag(name: str) -> str:
@@ -29,7 +29,12 @@ def _flag(name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``synthgen lint``: the dataset path, report location and one flag per threshold."""
     parser.add_argument("path", help="dataset folder (or URI) written by synthgen-generate")
-    parser.add_argument("--report", default=None, help="JSON report path (default: PATH/lint_report.json)")
+    parser.add_argument(
+        "--report",
+        default=None,
+        help="JSON report path (default: PATH/lint_report.json); an existing file needs --overwrite",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --report file")
     parser.add_argument("--thresholds", default=None, help="JSON/YAML file of thresholds (control.lint keys)")
     parser.add_argument("--strict", action="store_true", help="warnings also make the exit code 1")
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
@@ -91,11 +96,19 @@ def resolve_thresholds(args: argparse.Namespace) -> LintThresholds:
     return parse_thresholds(values)
 
 
+def _report_path(args: argparse.Namespace) -> Path:
+    """Where the report goes, checked before any work: the dataset's own ``lint_report.json`` is replaced on
+    every run; any other existing path only with ``--overwrite``, and never a folder or an unwritable place."""
+    if args.report is None:
+        return Path(args.path) / "lint_report.json"
+    return check_output_file(args.report, "--report", overwrite=args.overwrite)
+
+
 def run(args: argparse.Namespace) -> int:
     """Lint the dataset, print one line per finding and a summary, write the report; return the exit code."""
+    report_path = _report_path(args)
     thresholds = resolve_thresholds(args)
     report = lint_dataset(args.path, thresholds)
-    report_path = Path(args.report) if args.report else Path(args.path) / "lint_report.json"
     atomic_write_text(report_path, report.to_json(args.path) + "\n")
     if not args.quiet:
         for finding in report.findings:

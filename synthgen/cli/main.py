@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"synthgen {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        # A path the user gave that cannot be written (a file where a folder must be, /proc, a full disk).
+        if os.environ.get("SYNTHGEN_FULL_ERROR") or os.environ.get("HYDRA_FULL_ERROR"):
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        print(f"synthgen {args.command}: error:{where}: {err.strerror or err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

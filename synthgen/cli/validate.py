@@ -13,7 +13,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``synthgen validate``."""
     parser.add_argument("path", help=f"dataset folder (holds {DATASET_FILE}, {DATA_DIR}/*.parquet)")
     parser.add_argument("--no-decode", action="store_true", help="skip decoding videos and audio (faster)")
-    parser.add_argument("--max-problems", type=int, default=100, help="stop after this many problems")
+    parser.add_argument(
+        "--max-problems", type=_at_least_one, default=100, help="stop after this many problems (>= 1)"
+    )
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,24 +27,37 @@ from synthgen.dataset.media import decode_audio
 from synthgen.dataset.reader import open_dataset
 from synthgen.dataset.rows import LABEL_PREFIX, column_of
 from synthgen.errors import DataError
-from synthgen.fileio import atomic_write_bytes, atomic_write_text
+from synthgen.fileio import (
+    SAFE_NAME_PATTERN,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_dir,
+    is_safe_name,
+    safe_join,
+)
 
 ROLES = ("video", "reference_video", "audio", "reference_audio")
 # Where each exportable ClipRow field goes: folder and file suffix.
 _FILES = {"video": ("videos", ".mp4"), "reference_video": ("references", ".mp4"), "audio": ("audio", ".wav")}
 
 
-def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
+def export_ltx_trainer(path: str, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """Write the dataset at ``path`` in the LTX-2 trainer's input layout under ``out_dir``; returns the
     path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding). A shard whose bytes
-    differ from the manifest (sha256) raises DataError before anything is written."""
-    out = Path(out_dir)
+    differ from the manifest (sha256) raises DataError before anything is written. An ``out_dir`` holding
+    anything but an earlier export is refused (ConfigError) unless ``overwrite``; a clip id that is no safe
+    file name is a DataError."""
+    out = check_output_dir(out_dir, "out", overwrite=overwrite, ours=_is_export_folder)
     for folder in ("videos", "references", "audio", "labels"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     # Every shard's sha256 is checked against the manifest before the first file is written.
     for columns in open_dataset(path, decode_media=False, verify="sha256"):
         clip_id = columns[column_of("clip_id")]
+        if not is_safe_name(clip_id):
+            raise DataError(
+                f"{path}: clip_id={clip_id!r} is no safe file name ({SAFE_NAME_PATTERN}); not exported"
+            )
         export = get_job(columns[column_of("control_job")]).export_columns
         written: dict[str, str] = {}
         entry: dict[str, Any] = {}
@@ -59,7 +72,7 @@ def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
             for name, value in columns.items()
             if name.startswith(LABEL_PREFIX)
         }
-        atomic_write_text(out / "labels" / f"{clip_id}.json", json.dumps(labels))
+        atomic_write_text(safe_join(out, f"labels/{clip_id}.json", what="clip_id"), json.dumps(labels))
         lines.append(json.dumps(entry))
     if not lines:
         raise DataError(f"{path}: no clips to export")
@@ -67,6 +80,14 @@ def export_ltx_trainer(path: str, out_dir: str | Path) -> Path:
     jsonl = out / "dataset.jsonl"
     atomic_write_text(jsonl, "".join(line + "\n" for line in lines))
     return jsonl
+
+
+def _is_export_folder(out: Path) -> bool:
+    return {p.name for p in out.iterdir()} <= {
+        "dataset.jsonl",
+        *(folder for folder, _ in _FILES.values()),
+        "labels",
+    }
 
 
 def _write_media(out: Path, field: str, clip_id: str, data: bytes) -> str:
@@ -81,5 +102,5 @@ def _write_media(out: Path, field: str, clip_id: str, data: bytes) -> str:
         wav = io.BytesIO()
         soundfile.write(wav, samples, rate, format="WAV", subtype="PCM_24")
         data = wav.getvalue()
-    atomic_write_bytes(out / relative, data)
+    atomic_write_bytes(safe_join(out, relative, what="clip_id"), data)
     return relative

@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw
 from synthgen.dataset.media import VideoEncoding, encode_video
 from synthgen.dataset.reader import open_dataset
 from synthgen.dataset.rows import ClipRow
-from synthgen.errors import DataError
-from synthgen.fileio import atomic_write_bytes
+from synthgen.errors import ConfigError, DataError
+from synthgen.fileio import atomic_write_bytes, check_output_dir, safe_join
 
 _PALETTE = np.array(
     [[255, 255, 255], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
@@ -137,14 +137,26 @@ def contact_sheet(frames: np.ndarray, max_frames: int = 8) -> Image.Image:
     return Image.fromarray(np.concatenate([frames[i] for i in picks], axis=0))
 
 
-def write_preview(path: str, out_dir: str | Path, clip_id: str | None = None) -> tuple[Path, Path]:
-    """Write ``<clip_id>.mp4`` and ``<clip_id>.png`` previews of a clip into ``out_dir``; returns both paths."""
-    row = load_clip(path, clip_id)
+def write_preview(
+    path: str, out_dir: str | Path, clip_id: str | None = None, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write ``<clip_id>.mp4`` and ``<clip_id>.png`` previews of a clip into ``out_dir``; returns both paths.
+
+    ``out_dir`` may hold other files (previews of other clips); an existing preview of this clip is replaced
+    only with ``overwrite`` (ConfigError otherwise), and a clip id that is no safe file name is a DataError.
+    """
+    out = check_output_dir(out_dir, "--out", overwrite=True, ours=lambda _: True)
+    row = load_clip(path, clip_id)  # a ClipRow refuses an unsafe clip_id
+    mp4 = safe_join(out, f"{row.clip_id}.mp4", what="clip_id")
+    png = safe_join(out, f"{row.clip_id}.png", what="clip_id")
+    for target in (mp4, png):
+        if target.exists() and not overwrite:
+            raise ConfigError(f"--out {out}: {target.name} exists; use --overwrite to replace it")
     frames = preview_frames(row)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    mp4 = out / f"{row.clip_id}.mp4"
-    png = out / f"{row.clip_id}.png"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out={str(out_dir)!r}: cannot create it ({err.strerror})") from None
     atomic_write_bytes(mp4, encode_video(frames, float(row.fps), VideoEncoding(crf=18), name=str(mp4)))
     sheet = io.BytesIO()
     contact_sheet(frames).save(sheet, format="PNG")

@@ -38,6 +38,7 @@ from synthgen.dataset.schema import (
 )
 from synthgen.dataset.store import DATA_DIR, MANIFEST_FILE, SHARDS_DIR
 from synthgen.errors import DataError
+from synthgen.fileio import check_relative_path
 
 _SCAN_ERRORS = (pa.ArrowException, OSError, ValueError)
 
@@ -109,7 +110,11 @@ def shard_entries(fs: pafs.FileSystem, root: str) -> tuple[list[ShardFile], str]
 def _entries(root: str, text: str, where: str, what: str) -> list[ShardFile]:
     try:
         return [
-            ShardFile(posixpath.join(root, entry["path"]), int(entry["bytes"]), str(entry["sha256"]))
+            ShardFile(
+                posixpath.join(root, check_relative_path(entry["path"], what=f"{where}: files[].path")),
+                int(entry["bytes"]),
+                str(entry["sha256"]),
+            )
             for entry in json.loads(text)["files"]
         ]
     except (ValueError, KeyError, TypeError) as err:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import DataError
+from synthgen.fileio import SAFE_NAME_PATTERN, is_safe_name
 
 LABEL_PREFIX = "label_"
 CONTROL_PREFIX = "control_video_"
@@ -85,6 +86,15 @@ class ClipRow:
     """JSON-able facts: what reference and target share (``shared``) and what differs (``differs``)."""
     timings_s: Mapping[str, float] = field(default_factory=dict)
     """Seconds per pipeline stage (differs between runs; everything else is reproducible)."""
+
+    def __post_init__(self) -> None:
+        # Clip ids and dataset names become file names (export, preview, adherence): a row from a hostile
+        # shard must not name a path.
+        for name in ("clip_id", "dataset_name"):
+            if not is_safe_name(getattr(self, name)):
+                raise DataError(
+                    f"row {self.clip_index}: {name}={getattr(self, name)!r} does not match {SAFE_NAME_PATTERN}"
+                )
 
     def replace(self, **changes: Any) -> ClipRow:
         """A copy with ``changes`` applied (the row is frozen)."""

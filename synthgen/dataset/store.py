@@ -51,7 +51,14 @@ from synthgen.dataset.shard import (
     synthgen_version,
 )
 from synthgen.errors import ConfigError, DataError
-from synthgen.fileio import atomic_write_text, json_sha256
+from synthgen.fileio import (
+    SAFE_NAME_PATTERN,
+    atomic_write_text,
+    check_output_dir,
+    is_safe_name,
+    json_sha256,
+    safe_join,
+)
 
 DATA_DIR = "data"
 SHARDS_DIR = "_shards"
@@ -59,6 +66,7 @@ DATASET_FILE = "_dataset.json"
 MANIFEST_FILE = "_manifest.json"
 FAILURES_FILE = "_failures.jsonl"
 CARD_FILE = "README.md"
+LOGS_DIR = "_logs"  # the generation jobs' logs and summaries (synthgen.pipeline.job)
 CONFIG_HASH_DIGITS = 16
 
 ClipAdder = Callable[[ShardWriter, int], object]  # the return value is ignored
@@ -142,13 +150,21 @@ class DatasetStore:
             self.root / DATASET_FILE, ("dataset_name", "num_clips", "clips_per_shard", "config_hash")
         )
 
-    def claim(self, settings: WriteSettings) -> None:
+    def claim(self, settings: WriteSettings, *, overwrite: bool = False) -> None:
         """Write ``_dataset.json`` or check that the one there describes the same dataset.
 
         Raises ConfigError when the folder holds a dataset made from a different config (a resume would mix
-        two datasets); several jobs of one run write identical content, so the race is harmless.
+        two datasets), or is a file, not writable, or a non-empty folder without ``_dataset.json`` (someone
+        else's files) unless ``overwrite``; several jobs of one run write identical content, so the race is
+        harmless.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not is_safe_name(settings.dataset_name):
+            raise ConfigError(f"dataset.name={settings.dataset_name!r}: does not match {SAFE_NAME_PATTERN}")
+        self.check_writable(overwrite=overwrite)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"output_dir={str(self.root)!r}: cannot create it ({err.strerror})") from None
         record = settings.record()
         existing = self.dataset_record()
         if existing is None:
@@ -160,6 +176,11 @@ class DatasetStore:
                     f"output_dir={str(self.root)!r}: holds a dataset with {key}={existing.get(key)!r}, this run "
                     f"has {record.get(key)!r}; use a new output_dir or the same config to resume"
                 )
+
+    def check_writable(self, *, overwrite: bool = False) -> None:
+        """ConfigError naming ``output_dir`` unless a dataset may be written here: the folder is absent,
+        empty, a dataset folder already (resume), or ``overwrite``; never a file or an unwritable place."""
+        check_output_dir(self.root, "output_dir", overwrite=overwrite, ours=_is_dataset_folder)
 
     def plan(self) -> ShardPlan:
         """The clip -> shard mapping of the claimed dataset; DataError when the folder is not claimed."""
@@ -211,7 +232,12 @@ class DatasetStore:
         if record.config_hash != digest:
             return f"committed for config hash {record.config_hash!r}, not {digest!r}"
         for entry in record.files:
-            path = self.root / entry["path"]
+            try:
+                path = safe_join(
+                    self.root, str(entry["path"]), what=f"{self.record_path(record.shard)}: path"
+                )
+            except DataError as err:
+                return str(err)
             if not path.is_file():
                 return f"{entry['path']} is missing"
             size = path.stat().st_size
@@ -393,6 +419,12 @@ class DatasetStore:
         return failures
 
 
+def _is_dataset_folder(root: Path) -> bool:
+    """Whether ``root`` is a dataset folder already (it has ``_dataset.json``) or holds only the ``_logs``
+    folder a Hydra sweep creates before its jobs start."""
+    return (root / DATASET_FILE).is_file() or {p.name for p in root.iterdir()} <= {LOGS_DIR}
+
+
 def _read_json_object(path: Path, keys: tuple[str, ...]) -> dict[str, Any] | None:
     """The JSON object in ``path`` (None when the file does not exist); DataError naming the file when it is
     not a JSON object or lacks one of ``keys``."""
@@ -434,12 +466,14 @@ def write_dataset(
     max_bytes: int = 1 << 30,
     encoding: media.VideoEncoding | None = None,
     config: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write rows with clip_index 0..num_clips-1 (in order) as a dataset folder at ``path``.
 
     A row is a ``ClipRow`` or a dict with its field names as keys (``ClipRow.from_dict``).
     ``config`` (the resolved generation config, or any JSON-able description) is stored in the manifest
-    and its hash in every shard's metadata. Returns the manifest. Single-process, through the same
+    and its hash in every shard's metadata. A non-empty ``path`` that is no dataset folder is refused
+    (ConfigError) unless ``overwrite``. Returns the manifest. Single-process, through the same
     ``DatasetStore`` path as a ``synthgen-generate`` job (claim, write and commit each shard, finalize).
     """
     encoding = encoding or media.VideoEncoding()
@@ -469,7 +503,7 @@ def write_dataset(
         count += 1
 
     store = DatasetStore(path)
-    store.claim(settings)
+    store.claim(settings, overwrite=overwrite)
     store.write_shards(settings, range(settings.plan.num_shards), add_next_row)
     extra = next(pending, None)
     if extra is not None:

@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 from synthgen.dataset.reader import decode_row
 from synthgen.dataset.rows import CONTROL_PREFIX, LABEL_PREFIX, PAIRING_COLUMN, TIMINGS_COLUMN
 from synthgen.dataset.schema import AUDIO_COLUMN, BASE_FIELDS, LABEL_DIMS, VIDEO_COLUMNS, check_schema
-from synthgen.dataset.store import DATA_DIR, DatasetStore, file_sha256
-from synthgen.errors import DataError
+from synthgen.dataset.store import DATA_DIR, MANIFEST_FILE, DatasetStore, file_sha256
+from synthgen.errors import ConfigError, DataError
+from synthgen.fileio import SAFE_NAME_PATTERN, is_safe_name, safe_join
 
 _CAMERA_LABELS = ("camera_to_world_blender", "camera_from_world_cv", "intrinsics_px", "times_s")
 
@@ -53,6 +54,8 @@ def validate_dataset(
     When all shards are committed but ``_manifest.json`` is missing (a multi-job run whose last job was
     killed after its last shard), the manifest is merged first. ``decode_media=False`` skips decoding.
     """
+    if isinstance(max_problems, bool) or not isinstance(max_problems, int) or max_problems < 1:
+        raise ConfigError(f"max_problems={max_problems!r}: must be an integer >= 1")
     root = Path(path)
     report = ValidationReport(str(root))
     if not root.is_dir():
@@ -77,7 +80,11 @@ def validate_dataset(
     seen: Counter[int] = Counter()
     reference_schema: pa.Schema | None = None
     for entry in manifest["files"]:
-        file_path = root / entry["path"]
+        try:
+            file_path = safe_join(root, str(entry["path"]), what=f"{root / MANIFEST_FILE}: files[].path")
+        except DataError as err:
+            report.problems.append(str(err))
+            continue
         if not file_path.is_file():
             report.problems.append(f"{file_path}: listed in the manifest but missing")
             continue
@@ -150,8 +157,14 @@ def _check_row(
         clip = decode_row(batch, row, columns, where, schema)
     except DataError as err:
         return [str(err)]
+    problems = [
+        f"{where}: {name}={clip[name]!r} does not match {SAFE_NAME_PATTERN} (names become file names)"
+        for name in ("clip_id", "dataset_name")
+        if not is_safe_name(clip.get(name))
+    ]
+    if problems:
+        return problems
     where = f"{where} ({clip['clip_id']})"
-    problems: list[str] = []
     for arrow_field in BASE_FIELDS:
         if not arrow_field.nullable and clip.get(arrow_field.name, "") is None:
             problems.append(f"{where}: {arrow_field.name} is null")

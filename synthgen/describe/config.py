@@ -13,10 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from synthgen.describe.compose import compose_packaged, one_line_hydra_error
 from synthgen.describe.spec import (
@@ -30,9 +39,12 @@ from synthgen.describe.spec import (
     clip_rng,
 )
 from synthgen.errors import ConfigError, config_error_from_validation
+from synthgen.fileio import SAFE_NAME_PATTERN
 from synthgen.scenes import SceneContext, get_recipe
 
 Range = tuple[float, float]
+MAX_NUM_CLIPS = 10_000_000  # a bound, not a limit of the format: larger runs are typos (docs/security.md)
+MAX_DATASET_NAME_CHARS = 100
 PositiveRange = tuple[PositiveFloat, PositiveFloat]
 
 
@@ -49,10 +61,14 @@ class DatasetConfig(_Config):
     """Which dataset: its name, seed and size."""
 
     name: str = Field(
-        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="dataset name, part of clip ids"
+        max_length=MAX_DATASET_NAME_CHARS,
+        pattern=SAFE_NAME_PATTERN,
+        description="dataset name, part of clip ids and file names: letters, digits, _ . - (not first)",
     )
-    seed: int = Field(ge=0, description="dataset seed; clip i draws from SeedSequence([seed, i])")
-    num_clips: int = Field(ge=1, description="clips in the whole dataset (over all jobs)")
+    seed: int = Field(ge=0, lt=2**63, description="dataset seed; clip i draws from SeedSequence([seed, i])")
+    num_clips: int = Field(
+        ge=1, le=MAX_NUM_CLIPS, description="clips in the whole dataset (over all jobs), at most 10 000 000"
+    )
 
 
 class JobConfig(_Config):
@@ -218,7 +234,10 @@ class GenerateConfig(_Config):
     """The whole, validated ``synthgen-generate`` config (defaults: the packaged ``conf/generate.yaml``)."""
 
     dataset: DatasetConfig = Field(description="name, seed and size of the dataset")
-    output_dir: str = Field(description="folder the dataset is written to")
+    output_dir: str = Field(description="folder the dataset is written to (not the current folder)")
+    overwrite: bool = Field(
+        description="write into a non-empty output_dir that is no synthgen dataset (its files may be replaced)"
+    )
     clip: ClipSettings = Field(description="frame size, length and rate of every clip")
     scene: SceneConfig = Field(description="the scene recipe and its parameters")
     motion: MotionConfig = Field(description="how dynamic objects move")
@@ -229,6 +248,13 @@ class GenerateConfig(_Config):
     job: JobConfig = Field(description="this process's share of the dataset")
     shards: ShardsConfig = Field(description="shard packing and video encoding")
     fail_fast: bool = Field(description="stop at the first failed clip instead of recording it")
+
+    @field_validator("output_dir")
+    @classmethod
+    def _own_folder(cls, value: str) -> str:
+        if value.strip() in ("", ".") or Path(value).name in ("", ".", ".."):
+            raise ValueError("must name a folder of its own, not the current or a parent folder")
+        return value
 
     @model_validator(mode="after")
     def _audio_fits_clip(self) -> GenerateConfig:
@@ -248,7 +274,9 @@ class GenerateConfig(_Config):
 
     def config_hash(self) -> str:
         """sha256 of everything that changes the clips' content (not job split or output location)."""
-        payload = self.model_dump(mode="json", exclude={"job": True, "output_dir": True, "fail_fast": True})
+        payload = self.model_dump(
+            mode="json", exclude={"job": True, "output_dir": True, "fail_fast": True, "overwrite": True}
+        )
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

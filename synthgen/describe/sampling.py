@@ -40,7 +40,7 @@ from synthgen.describe.spec import (
     clip_id,
     clip_rng,
 )
-from synthgen.errors import SynthgenError, clip_failure, config_error_from_validation
+from synthgen.errors import ConfigError, SynthgenError, clip_failure, config_error_from_validation
 from synthgen.scenes import SceneContext, SceneDescription, get_recipe
 
 # A second, independent stream per clip for the paired reference scene of camera_motion datasets.
@@ -48,9 +48,25 @@ REFERENCE_STREAM = 1
 
 
 def sample_clip(cfg: GenerateConfig, clip_index: int) -> ClipSpec:
-    """The target clip ``clip_index`` of the dataset described by ``cfg``."""
+    """The target clip ``clip_index`` of the dataset described by ``cfg``; ConfigError when ``cfg`` is no
+    ``GenerateConfig`` or ``clip_index`` is not in ``0 .. dataset.num_clips - 1``."""
+    _check_call(cfg, clip_index)
     rng = clip_rng(cfg.dataset.seed, clip_index)
     return _sample(cfg, clip_index, rng, variant="target")
+
+
+def _check_call(cfg: object, clip_index: object) -> None:
+    """Library callers get the project's one-line errors, not an AttributeError deep in sampling."""
+    if not isinstance(cfg, GenerateConfig):
+        raise ConfigError(
+            f"cfg: expected a GenerateConfig (synthgen.load_generate_config), got {type(cfg).__name__}"
+        )
+    if isinstance(clip_index, bool) or not isinstance(clip_index, int | np.integer):
+        raise ConfigError(f"clip_index={clip_index!r}: expected an integer, got {type(clip_index).__name__}")
+    if not 0 <= clip_index < cfg.dataset.num_clips:
+        raise ConfigError(
+            f"clip_index={clip_index}: must be in 0 .. {cfg.dataset.num_clips - 1} (dataset.num_clips)"
+        )
 
 
 def sample_reference_scene(cfg: GenerateConfig, target: ClipSpec) -> ClipSpec:

@@ -59,12 +59,23 @@ def audio_num_samples(num_frames: int, fps: float, sample_rate: int) -> int | No
 # --------------------------------------------------------------------------------------------- clip
 
 
+# Sane upper bounds (docs/security.md): larger values are typos that would fail only after minutes of work.
+MAX_SIDE_PX = 4096
+MAX_NUM_FRAMES = 1025
+
+
 class ClipSettings(Frozen):
     """Frame geometry and timing shared by every stream of a clip."""
 
-    width: int = Field(gt=0, description="pixels; multiple of 32 x reference_downscale")
-    height: int = Field(gt=0, description="pixels; multiple of 32 x reference_downscale")
-    num_frames: int = Field(gt=0, description="8k+1 (LTX VAE temporal compression)")
+    width: int = Field(
+        gt=0, le=MAX_SIDE_PX, description="pixels; multiple of 32 x reference_downscale, <= 4096"
+    )
+    height: int = Field(
+        gt=0, le=MAX_SIDE_PX, description="pixels; multiple of 32 x reference_downscale, <= 4096"
+    )
+    num_frames: int = Field(
+        gt=0, le=MAX_NUM_FRAMES, description="8k+1 (LTX VAE temporal compression), <= 1025"
+    )
     fps: float = Field(gt=0.0, le=240.0, description="frames per second; frame i is at t = i / fps")
     reference_downscale: Literal[1, 2, 4] = Field(description="reference side = target side / this")
     reference_temporal_factor: Literal[1, 2] = Field(description="reference frames = target frames / this")

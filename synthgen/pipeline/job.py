@@ -33,7 +33,7 @@ from synthgen.dataset.claim import HEARTBEAT_S, STALE_AFTER_S, ClaimInfo
 from synthgen.dataset.media import VideoEncoding
 from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.shard import ShardWriter, WriteSettings
-from synthgen.dataset.store import CONFIG_HASH_DIGITS, DatasetStore, ShardRecord
+from synthgen.dataset.store import CONFIG_HASH_DIGITS, LOGS_DIR, DatasetStore, ShardRecord
 from synthgen.describe.spec import clip_id as spec_clip_id
 from synthgen.errors import SynthgenError
 from synthgen.fileio import atomic_write_text
@@ -41,7 +41,6 @@ from synthgen.fileio import atomic_write_text
 if TYPE_CHECKING:
     from synthgen.describe.config import GenerateConfig
 
-LOGS_DIR = "_logs"
 
 RowFactory = Callable[[int], ClipRow]
 SpecDescriber = Callable[[int], str | None]
@@ -58,6 +57,7 @@ class RunSettings(WriteSettings):
     job_index: int = 0
     job_count: int = 1
     fail_fast: bool = False
+    overwrite: bool = False
     claim_heartbeat_s: float = HEARTBEAT_S
     claim_stale_after_s: float = STALE_AFTER_S
     wait_poll_s: float = 1.0
@@ -75,6 +75,7 @@ class RunSettings(WriteSettings):
             job_index=cfg.job.index,
             job_count=cfg.job.count,
             fail_fast=cfg.fail_fast,
+            overwrite=cfg.overwrite,
             config_hash=cfg.config_hash()[:CONFIG_HASH_DIGITS],
             config=cfg.model_dump(mode="json", exclude={"job": True}),
         )
@@ -101,6 +102,11 @@ class JobSummary:
     dataset_complete: bool = False
 
     @property
+    def all_failed(self) -> bool:
+        """Whether this job made no clip at all and some failed (the run must not count as a success)."""
+        return self.failed > 0 and not (self.generated or self.resumed or self.by_other_process)
+
+    @property
     def clips_per_s(self) -> float:
         """Clips generated (or failed) per wall-clock second."""
         return (self.generated + self.failed) / self.seconds if self.seconds > 0 else 0.0
@@ -108,6 +114,8 @@ class JobSummary:
     def line(self) -> str:
         """One-line human summary."""
         state = "dataset complete" if self.dataset_complete else "other jobs still running"
+        if self.all_failed:
+            state = "every clip of this job failed"
         others = f", {self.by_other_process} written by another process" if self.by_other_process else ""
         damaged = f", {self.regenerated_shards} damaged shards regenerated" if self.regenerated_shards else ""
         return (
@@ -149,7 +157,7 @@ def run_job(
     store = DatasetStore(settings.output_dir)
     plan = settings.plan
     shards = plan.shards_of_job(settings.job_index, settings.job_count)
-    store.claim(settings)
+    store.claim(settings, overwrite=settings.overwrite)
     logger = _job_logger(settings)
     summary = JobSummary(job=settings.job_name, shards=len(shards))
     kept = store.kept_shards(shards, settings.config_hash)
