@@ -148,6 +148,15 @@ class LoraSettings(_Settings):
         return patterns
 
 
+class ValidationSettings(_Settings):
+    """``train.validation.*``: held-out clips generated and scored for adherence during training."""
+
+    every: int = Field(ge=0, description="generate the held-out clips every N optimizer steps; 0 = off")
+    seed: int = Field(ge=0, le=MAX_SEED, description="noise seed; held-out clip i uses seed + i at every step")
+    num_inference_steps: int = Field(ge=1, le=1000, description="denoising steps per validation video")
+    guidance_scale: float = Field(ge=1.0, le=50.0, description="classifier-free guidance; 1 = off")
+
+
 class TrainSettings(_Settings):
     """``train.*`` (group ``conf/train/``): optimisation, precision, speed and bookkeeping."""
 
@@ -177,6 +186,7 @@ class TrainSettings(_Settings):
     log_every: int = Field(ge=1, description="write TensorBoard scalars every N steps")
     resume: bool = Field(description="continue from output_dir/checkpoints/last.safetensors when it exists")
     progress: bool = Field(description="show progress bars")
+    validation: ValidationSettings = Field(description="validation videos and adherence during training")
 
 
 class EvalSettings(_Settings):

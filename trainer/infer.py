@@ -147,11 +147,16 @@ def select_rows(settings: InferSettings) -> list[ClipRow]:
         return [by_id[c] for c in d.clips]
     if d.split == "all":
         return rows
-    if not 0 < d.eval_clips < len(rows):
+    return held_out(rows, d.eval_clips)
+
+
+def held_out(rows: list[ClipRow], eval_clips: int) -> list[ClipRow]:
+    """The last ``eval_clips`` rows: the clips ``synthgen-train`` holds out (``data.eval_clips``)."""
+    if not 0 < eval_clips < len(rows):
         raise ConfigError(
-            f"data.eval_clips={d.eval_clips}: the held-out split needs 0 < eval_clips < {len(rows)} clips"
+            f"data.eval_clips={eval_clips}: the held-out split needs 0 < eval_clips < {len(rows)} clips"
         )
-    return rows[len(rows) - d.eval_clips :]
+    return rows[len(rows) - eval_clips :]
 
 
 def job_from_row(row: ClipRow, prompt: str | None, downscale: int) -> ClipJob:
@@ -281,6 +286,12 @@ def build_pipeline(bundle: ModelBundle, model_path: str | None, device: torch.de
         prepare_tiny_for_decoding(bundle)
         vocoder = tiny_vocoder(bundle)
         scheduler = FlowMatchEulerDiscreteScheduler()
+    # The components follow the transformer's dtype (bfloat16 on GPU); the transformer is left as it is, so a
+    # training run's float32 adapter weights stay float32.
+    dtype = next(bundle.transformer.parameters()).dtype
+    for part in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors, vocoder):
+        if part is not None:
+            part.to(device=device, dtype=dtype)
     pipe: Any = LTX2InContextPipeline(
         scheduler=scheduler,
         vae=bundle.vae,
@@ -291,7 +302,7 @@ def build_pipeline(bundle: ModelBundle, model_path: str | None, device: torch.de
         transformer=bundle.transformer,
         vocoder=vocoder,
     )
-    return pipe.to(device)
+    return pipe
 
 
 def prepare_tiny_for_decoding(bundle: ModelBundle) -> None:
@@ -304,7 +315,9 @@ def prepare_tiny_for_decoding(bundle: ModelBundle) -> None:
     old = bundle.vae
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        vae: Any = AutoencoderKLLTX2Video(**{**TINY_VIDEO_VAE_CONFIG, "decoder_block_out_channels": (8, 16, 32)})
+        vae: Any = AutoencoderKLLTX2Video(
+            **{**TINY_VIDEO_VAE_CONFIG, "decoder_block_out_channels": (8, 16, 32)}
+        )
     kept = {k: v for k, v in old.state_dict().items() if not k.startswith("decoder.")}
     vae.load_state_dict(kept, strict=False)
     bundle.vae = vae.to(old.device).eval()
@@ -543,13 +556,9 @@ def load_bundle(settings: InferSettings, device: torch.device) -> ModelBundle:
     """The model of ``model.*``, all components on ``device`` (bfloat16 transformer on GPU)."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     m = settings.model
-    bundle = load_model(
+    return load_model(
         m.preset, path=m.path, components_path=m.components_path, device=device, dtype=dtype, seed=m.seed
     )
-    for part in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors):
-        if part is not None:
-            part.to(device)
-    return bundle
 
 
 def run_inference(settings: InferSettings) -> dict[str, Any]:

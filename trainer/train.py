@@ -22,6 +22,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     runtime = setup_runtime(settings)
     bundle = setup_model(settings, runtime)
     items, data_key = prepare_items(settings, bundle)
+    validator = setup_validation(settings, bundle, runtime)
     free_encoders(bundle, runtime)
     report: dict[str, Any] = {"stage": settings.stage, "cache_key": data_key, "clips": len(items)}
     if settings.stage == "cache":
@@ -72,8 +74,10 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     recipe = setup_training(settings, runtime, transformer, bundle.model_id, data_key, train_items, paths)
     if recipe.state.eval_before is None and eval_items and runtime.main_process:
         recipe.state.eval_before = evaluate(transformer, eval_items, settings, runtime.device)
+    if validator is not None and recipe.state.step == 0:
+        report["validation_before"] = validator.run(0)
     recipe.wrap_for_data_parallel()
-    train(recipe, stop_after=stop_after)
+    train(recipe, stop_after=stop_after, on_step=None if validator is None else validator.on_step)
     report.update(
         {"steps": recipe.state.step, "losses": recipe.state.losses, "eval_before": recipe.state.eval_before}
     )
@@ -81,6 +85,8 @@ def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
         return report
     if eval_items:
         report["eval_after"] = evaluate(transformer, eval_items, settings, runtime.device)
+    if validator is not None:
+        report["validation_after"] = validator.final(recipe.state.step)
     return write_report(report, paths.report)
 
 
@@ -189,6 +195,16 @@ def prepare_items(settings: Settings, bundle: ModelBundle) -> tuple[list[CachedI
     if settings.data.max_clips > 0:
         paths = paths[: settings.data.max_clips]
     return load_items(paths), key
+
+
+def setup_validation(settings: Settings, bundle: ModelBundle, runtime: Runtime) -> Any:
+    """``train.validation`` (``synthgen.trainer.validation``): on the main process of a training run, a
+    validator that keeps the encoders for generating held-out clips; None when off."""
+    if settings.stage != "train" or not runtime.main_process:
+        return None
+    from .validation import make_validator
+
+    return make_validator(settings, bundle, runtime.device)
 
 
 def free_encoders(bundle: ModelBundle, runtime: Runtime) -> None:
@@ -371,8 +387,9 @@ def check_identity(saved: dict[str, Any], current: dict[str, Any], path: Path) -
 # ------------------------------------------------------------------------------------------------ train
 
 
-def train(recipe: Recipe, *, stop_after: int = 0) -> None:
-    """Step until ``train.steps`` (or ``stop_after`` steps of this process), logging and checkpointing."""
+def train(recipe: Recipe, *, stop_after: int = 0, on_step: Callable[[int], object] | None = None) -> None:
+    """Step until ``train.steps`` (or ``stop_after`` steps of this process), logging and checkpointing;
+    ``on_step(step)`` runs after each optimizer step (validation)."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -404,6 +421,8 @@ def train(recipe: Recipe, *, stop_after: int = 0) -> None:
             preempted = 0 < stop_after <= steps_this_run
             if state.step % t.checkpoint_every == 0 or state.step == t.steps or preempted:
                 write_checkpoint(recipe)
+            if on_step is not None:
+                on_step(state.step)
             if preempted:
                 break
     finally:
