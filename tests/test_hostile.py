@@ -28,7 +28,7 @@ from synthgen.describe.sampling import sample_clip
 from synthgen.errors import ConfigError, DataError, RenderError
 from synthgen.pipeline.job import RunSettings, run_job
 from synthgen.scenes import get_recipe
-from tests.conftest import tiny_config
+from tests.conftest import TINY_OVERRIDES, tiny_config
 
 
 def test_atomic_write_refuses_a_symlink_planted_at_its_temporary_name(
@@ -181,7 +181,11 @@ def test_synthgen_generate_refuses_a_foreign_output_dir_before_anything_runs(tmp
     root = tmp_path / "theirs"
     before = foreign_folder(root)
     result = subprocess.run(
-        [sys.executable, "-m", "synthgen.cli.generate", f"output_dir={root}", "dataset.num_clips=1"],
+        [
+            str(Path(sys.executable).with_name("synthgen-generate")),
+            f"output_dir={root}",
+            "dataset.num_clips=1",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -360,3 +364,30 @@ def test_a_training_error_found_at_run_time_leaves_no_hydra_run_folder(dataset: 
     assert result.stderr.strip().splitlines()[-1].startswith("synthgen-train: error: data.control='depth'")
     runs = [p for p in (tmp_path / "outputs").glob("*") if p.name != "cache"]
     assert runs == []  # Hydra's outputs/<date>/<time>/ is gone with its date folder
+
+
+def test_synthgen_generate_exits_2_when_every_clip_failed(tmp_path: Path) -> None:
+    recipe = tmp_path / "failing.py"
+    recipe.write_text("def sample(rng, ctx):\n    raise RuntimeError('this recipe always fails')\n")
+    out = tmp_path / "ds"
+    command = [
+        *(f"clip.{key}={value}" for key, value in TINY_OVERRIDES["clip"].items()),
+        "scene=custom",
+        f"scene.recipe={recipe}",
+        "dataset.num_clips=2",
+        f"output_dir={out}",
+    ]
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("synthgen-generate")), *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert "dataset complete" not in result.stderr
+    assert lines[-1] == (
+        "synthgen-generate: error: every clip of job-000-of-001 failed (2); the causes are in "
+        f"{out}/_logs/job-000-of-001.log"
+    )
