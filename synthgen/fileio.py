@@ -88,13 +88,19 @@ def safe_join(root: str | os.PathLike[str], relative: str, *, what: str) -> Path
 
 
 def check_output_dir(
-    path: str | os.PathLike[str], field: str, *, overwrite: bool, ours: Callable[[Path], bool]
+    path: str | os.PathLike[str],
+    field: str,
+    *,
+    overwrite: bool,
+    ours: Callable[[Path], bool],
+    own_folder: bool = True,
 ) -> Path:
     """The folder ``path`` a command may write into: absent, empty, ``ours(path)`` (a folder this tool
     wrote), or any folder when ``overwrite``. ConfigError naming ``field`` when it is a file, not writable
-    (``/proc``), or a non-empty folder of something else; nothing is created or changed here."""
+    (``/proc``), or a non-empty folder of something else, and (``own_folder``) when it names the current or
+    a parent folder; nothing is created or changed here."""
     folder = Path(path)
-    if str(path).strip() in ("", ".") or folder.name in ("", ".", ".."):
+    if not str(path).strip() or (own_folder and (str(path).strip() == "." or folder.name in ("", ".", ".."))):
         raise ConfigError(
             f"{field}={str(path)!r}: name a folder of its own (not the current or a parent folder)"
         )

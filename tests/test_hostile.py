@@ -391,3 +391,14 @@ def test_synthgen_generate_exits_2_when_every_clip_failed(tmp_path: Path) -> Non
         "synthgen-generate: error: every clip of job-000-of-001 failed (2); the causes are in "
         f"{out}/_logs/job-000-of-001.log"
     )
+
+
+def test_preview_may_write_into_the_current_folder_but_export_may_not(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["preview", str(dataset), "--out", "."]) == 0
+    assert sorted(p.name for p in here.iterdir()) == ["example-000000.mp4", "example-000000.png"]
+    assert main(["export", "ltx-trainer", str(dataset), "."]) == 2

@@ -145,7 +145,7 @@ def write_preview(
     ``out_dir`` may hold other files (previews of other clips); an existing preview of this clip is replaced
     only with ``overwrite`` (ConfigError otherwise), and a clip id that is no safe file name is a DataError.
     """
-    out = check_output_dir(out_dir, "--out", overwrite=True, ours=lambda _: True)
+    out = check_output_dir(out_dir, "--out", overwrite=True, ours=lambda _: True, own_folder=False)
     row = load_clip(path, clip_id)  # a ClipRow refuses an unsafe clip_id
     mp4 = safe_join(out, f"{row.clip_id}.mp4", what="clip_id")
     png = safe_join(out, f"{row.clip_id}.png", what="clip_id")
