@@ -290,8 +290,10 @@ def build_pipeline(bundle: ModelBundle, model_path: str | None, device: torch.de
     # training run's float32 adapter weights stay float32.
     dtype = next(bundle.transformer.parameters()).dtype
     for part in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors, vocoder):
-        if part is not None:
+        if part is not None and next(part.parameters()).dtype != dtype:
             part.to(device=device, dtype=dtype)
+        elif part is not None:
+            part.to(device=device)
     pipe: Any = LTX2InContextPipeline(
         scheduler=scheduler,
         vae=bundle.vae,
