@@ -13,6 +13,7 @@ from synthgen.controls import audio_to_video, camera_motion, depth, motion_track
 from synthgen.controls.audio_to_video import AudioToVideoParams
 from synthgen.controls.camera_motion import CameraMotionParams
 from synthgen.controls.depth import DepthParams
+from synthgen.controls.editor_tracks import EditorTracks, editor_tracks_video, parse_editor_tracks
 from synthgen.controls.job import (
     AudioClipLike,
     CaptionParams,
@@ -35,6 +36,7 @@ from synthgen.controls.signals.camera import camera_video, scaled_intrinsics
 from synthgen.controls.signals.depth import depth_range_m, depth_video, inverse_depth_unit
 from synthgen.controls.signals.draw import draw_capsules, track_colors_rgb
 from synthgen.controls.signals.resample import reference_shape, to_reference
+from synthgen.controls.signals.sparse_tracks import draw_sparse_tracks
 from synthgen.controls.signals.tracks import draw_track_overlay, select_tracks, visible_mask
 from synthgen.controls.union import UnionParams
 
@@ -46,6 +48,7 @@ __all__ = [
     "ControlJob",
     "ControlResult",
     "DepthParams",
+    "EditorTracks",
     "ExportColumns",
     "Finding",
     "JobParams",
@@ -62,10 +65,13 @@ __all__ = [
     "depth_range_m",
     "depth_video",
     "draw_capsules",
+    "draw_sparse_tracks",
     "draw_track_overlay",
+    "editor_tracks_video",
     "get_job",
     "inverse_depth_unit",
     "job_names",
+    "parse_editor_tracks",
     "parse_job_params",
     "reference_shape",
     "register",

@@ -1,8 +1,9 @@
-"""motion_track: the reference is a coloured track overlay drawn from the exact 2D point tracks.
+"""motion_track: the reference is a track video drawn from the exact 2D point tracks.
 
-This is the sparse coloured-track format public LTX-2.3 motion-track IC-LoRAs take (drawing:
-``synthgen.controls.signals.tracks``). The target is the rendered clip; the reference shows only the
-visible tracks, over black, the target's first frame, or the dimmed target.
+Two styles (``control.style``, docs/controls.md): ``synthgen_tracks`` gives each track one colour with a
+fading trail, over black, the target's first frame, or the dimmed target (``signals.tracks``);
+``ltx_sparse_tracks`` is the official LTX-2.3 motion-track IC-LoRA's format, age-coloured discs on black
+in BGR (``signals.sparse_tracks``). The target is the rendered clip; only visible points are drawn.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from synthgen.controls.job import (
     VIDEO_REFERENCE_EXPORT,
@@ -26,6 +27,7 @@ from synthgen.controls.job import (
 )
 from synthgen.controls.rules import OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW, TRACKS_RARELY_VISIBLE
 from synthgen.controls.signals.resample import reference_frame_indices, reference_shape, to_reference
+from synthgen.controls.signals.sparse_tracks import corner_to_index_px, draw_sparse_tracks
 from synthgen.controls.signals.tracks import draw_track_overlay, select_tracks, visible_mask
 from synthgen.errors import DataError
 
@@ -40,12 +42,27 @@ class TrackStyle(JobParams):
 
 
 class MotionTrackParams(TrackStyle):
-    """Track overlay: the style of the tracks and what they are drawn over."""
+    """Track overlay: the reference style, the look of the tracks and what they are drawn over."""
+
+    style: Literal["synthgen_tracks", "ltx_sparse_tracks"] = Field(
+        description="synthgen_tracks: a colour per track with fading trails over the chosen background; "
+        "ltx_sparse_tracks: the official LTXVDrawTracks format (age-coloured discs on black, BGR; the "
+        "sizes, trail and background keys do not apply)"
+    )
 
     background: Literal["black", "first_frame", "dimmed_target"] = Field(
         description="black, the target's first frame held, or the target dimmed by dim_factor"
     )
     dim_factor: float = Field(ge=0.0, le=1.0, description="brightness of the target under the tracks")
+
+    @model_validator(mode="after")
+    def _ltx_style_on_black(self) -> MotionTrackParams:
+        if self.style == "ltx_sparse_tracks" and self.background != "black":
+            raise ValueError(
+                f"background={self.background!r} with style='ltx_sparse_tracks': the official format is "
+                "drawn on black (set background=black)"
+            )
+        return self
 
 
 def _require_tracks(target: RenderedLike) -> TracksLike:
@@ -107,6 +124,24 @@ def track_overlay_video(
     return overlay, chosen
 
 
+def sparse_tracks_video(target: RenderedLike, num_tracks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The official ``LTXVDrawTracks`` reference (BGR, ``signals.sparse_tracks``) of up to ``num_tracks``
+    most-visible tracks at the reference geometry, and the indices of the drawn tracks."""
+    clip = target.spec.clip
+    _, height, width = reference_shape(
+        clip.num_frames, clip.height, clip.width, clip.reference_downscale, clip.reference_temporal_factor
+    )
+    tracks = _require_tracks(target)
+    visible = visible_mask(tracks.in_frame, tracks.behind_camera, tracks.occluded)
+    frame_idx = reference_frame_indices(clip.num_frames, clip.reference_temporal_factor)
+    chosen = select_tracks(visible[frame_idx], num_tracks)
+    xy = np.asarray(tracks.xy_px, dtype=np.float64)[frame_idx][:, chosen] / clip.reference_downscale
+    video = draw_sparse_tracks(
+        corner_to_index_px(xy, width, height), visible[frame_idx][:, chosen], width, height
+    )
+    return video, chosen
+
+
 @register
 class MotionTrackJob(ControlJob[MotionTrackParams]):
     """Reference = coloured track overlay drawn from the exact 2D tracks; target = the rendered RGB."""
@@ -129,16 +164,21 @@ class MotionTrackJob(ControlJob[MotionTrackParams]):
         reference: RenderedLike | None = None,
         audio: AudioClipLike | None = None,
     ) -> ControlResult:
-        if params.background == "black":
-            background = black_background(target)
-        elif params.background == "first_frame":
-            background = first_frame_background(target)
+        if params.style == "ltx_sparse_tracks":
+            overlay, chosen = sparse_tracks_video(target, params.num_tracks)
+            described = "official LTXVDrawTracks format (BGR) drawn from labels tracks_xy_px"
         else:
-            background = dimmed_background(target, params.dim_factor)
-        overlay, chosen = track_overlay_video(target, params, background)
+            if params.background == "black":
+                background = black_background(target)
+            elif params.background == "first_frame":
+                background = first_frame_background(target)
+            else:
+                background = dimmed_background(target, params.dim_factor)
+            overlay, chosen = track_overlay_video(target, params, background)
+            described = "track overlay drawn from labels tracks_xy_px (visible points only)"
         pairing: dict[str, Any] = {
             "job": self.name,
-            "reference": "track overlay drawn from labels tracks_xy_px (visible points only)",
+            "reference": described,
             "shared": ["scene", "camera path", "object motion", "time axis"],
             "differs": ["the reference shows only the tracks, not the appearance"],
             "overlay": {**params.model_dump(), "track_indices": chosen.tolist()},
