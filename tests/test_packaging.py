@@ -154,7 +154,8 @@ def test_synthgen_generate_without_bpy_exits_2_naming_the_render_extra_and_write
         "synthgen-generate: error: rendering needs the render extra (bpy not installed): pip install 'synthgen[render]'"
     ]
     assert not out.exists()
-    help_text = _run([GENERATE, "--help"], env, tmp_path)
+    as_module = [sys.executable, "-m", "synthgen.cli.generate", "--help"]  # finds the packaged conf/ too
+    help_text = _run(as_module, env, tmp_path)
     assert help_text.returncode == 0 and "error" not in help_text.stderr, help_text.stderr
 
 

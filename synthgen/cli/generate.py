@@ -24,7 +24,8 @@ from synthgen.extras import require_extra
 PROG = "synthgen-generate"
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+# The packaged configs by module, not by a path beside this file: in the checkout conf/ sits at the top level.
+@hydra.main(version_base="1.3", config_path="pkg://synthgen.conf", config_name="generate")
 def _task(raw: DictConfig) -> None:
     from synthgen.pipeline.job import generate
 
