@@ -232,3 +232,35 @@ def test_cli_unknown_clip_is_one_line_before_hydra(dataset: Path, tmp_path: Path
         f"synthgen-infer: error: data.clips: no clip 'nope' in {dataset} ({CLIPS} clips)"
     ]
     assert not (tmp_path / "outputs").exists()
+
+
+def test_reference_from_a_file_gives_the_target_size_and_no_adherence(tmp_path: Path) -> None:
+    from synthgen.dataset.media import VideoEncoding, encode_video
+
+    reference = tmp_path / "ref.mp4"
+    frames = np.asarray(labelled_row(0).reference_video)
+    reference.write_bytes(encode_video(frames, 24.0, VideoEncoding(crf=18)))
+    settings = load_infer_config(
+        {"output_dir": str(tmp_path / "out"), "data": {"path": None},
+         "reference": {"video": str(reference), "prompt": "A square slides."}, "infer": {"progress": False}},
+        overrides=["infer=cpu_quick", "infer.num_inference_steps=1"],
+    )  # fmt: skip
+    (clip,) = run_inference(settings)["clips"]
+    assert clip["clip_id"] == "ref" and clip["adherence"] is None and clip["prompt"] == "A square slides."
+    assert decode_video((tmp_path / "out" / "ref.mp4").read_bytes()).shape == (9, 64, 64, 3)
+    side = decode_video((tmp_path / "out" / "ref_side.mp4").read_bytes())
+    assert side.shape == (9, 64, 128, 3)  # reference | generated
+    odd = tmp_path / "odd.mp4"
+    odd.write_bytes(encode_video(frames[:8], 24.0, VideoEncoding(crf=18)))
+    with pytest.raises(ConfigError, match=r"reference.video=.*8 frames; LTX needs 8k\+1"):
+        plan(load_infer_config(
+            {"output_dir": str(tmp_path / "o2"), "data": {"path": None},
+             "reference": {"video": str(odd), "prompt": "p"}},
+        ))  # fmt: skip
+
+
+def test_a_folder_of_something_else_is_not_written_into(dataset: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"output_dir=.*a non-empty folder that this tool did not write"):
+        run_inference(settings_for(dataset, tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

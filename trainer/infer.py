@@ -567,7 +567,10 @@ def run_inference(settings: InferSettings) -> dict[str, Any]:
     """Plan, load, generate every clip (and its baseline when asked), write videos and ``report.json``."""
     from tqdm import tqdm
 
+    from .infer_config import check_output_dir
+
     s = settings.infer
+    check_output_dir(settings)
     the_plan = plan(settings)
     device = resolve_device(s.device)
     if s.cpu_threads > 0:

@@ -40,8 +40,12 @@ def _check_before_hydra(raw: DictConfig) -> None:
     if "${hydra:" in str(values.get("output_dir", "")):
         raw.output_dir = "."  # Hydra's run folder; any path validates the same way
     from .infer import plan
+    from .infer_config import check_output_dir
 
-    plan(_settings(raw))
+    settings = _settings(raw)
+    plan(settings)
+    if raw.output_dir != ".":
+        check_output_dir(settings)
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -51,11 +55,16 @@ def _summary(report: dict[str, Any]) -> str:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="infer")
 def _task(raw: DictConfig) -> None:
+    from .app import _remove_empty_run_folder
     from .infer import run_inference
+    from .infer_config import check_output_dir
 
     try:
-        report = run_inference(_settings(raw))
+        settings = _settings(raw)
+        check_output_dir(settings)
+        report = run_inference(settings)
     except SynthgenError as err:
+        _remove_empty_run_folder()
         fail(PROG, err)
     print(_summary(report), file=sys.stderr)
     if os.environ.get("SYNTHGEN_INFER_JSON") == "1":

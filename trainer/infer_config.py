@@ -80,6 +80,9 @@ class InferSettings(_Settings):
     """The whole ``synthgen-infer`` config (``conf/infer.yaml``)."""
 
     output_dir: str = Field(min_length=1, description="where videos, contact sheets and report.json go")
+    overwrite: bool = Field(
+        description="write into an output_dir holding files that synthgen-infer does not write"
+    )
     model: ModelSettings = Field(description="which transformer and encoders (the group synthgen-train uses)")
     data: InferDataSettings = Field(description="the dataset clips to generate")
     reference: ReferenceSettings = Field(description="a reference from files, and the prompt")
@@ -154,3 +157,18 @@ def check_paths(s: InferSettings) -> None:
     for key, value in named.items():
         if value is not None and not Path(value).expanduser().exists():
             raise ConfigError(f"{key}={value!r}: no such file or folder")
+
+
+def _is_infer_folder(root: Path) -> bool:
+    # What an inference run (and Hydra's run folder) puts into output_dir.
+    return all(
+        p.name in (".hydra", "report.json") or p.suffix in (".mp4", ".png", ".log") for p in root.iterdir()
+    )
+
+
+def check_output_dir(s: InferSettings) -> Path:
+    """``output_dir`` may be written: absent, empty, an inference run's own folder, or anything with
+    ``overwrite=true`` (ConfigError naming ``output_dir`` otherwise)."""
+    from synthgen.fileio import check_output_dir as check_folder
+
+    return check_folder(s.output_dir, "output_dir", overwrite=s.overwrite, ours=_is_infer_folder)
