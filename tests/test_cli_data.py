@@ -100,7 +100,7 @@ def test_export_ltx_trainer_reads_back_as_the_dataset(dataset: Path, tmp_path: P
     clips = list(open_dataset(str(dataset)))
     assert len(entries) == len(clips) == 3
     for entry, clip in zip(entries, clips, strict=True):
-        assert set(entry) == {"video", "reference_video", "audio", "reference_audio", "caption"}
+        assert set(entry) == {"video", "reference_video", "audio", "caption"}  # no null keys
         assert entry["caption"] == clip["caption"]
         assert np.array_equal(decode_video((out / entry["video"]).read_bytes()), clip["video"])
         assert np.array_equal(
@@ -108,20 +108,18 @@ def test_export_ltx_trainer_reads_back_as_the_dataset(dataset: Path, tmp_path: P
         )
         samples, rate = soundfile.read(out / entry["audio"], dtype="float32")
         assert rate == clip["audio_sample_rate"] and np.array_equal(samples, clip["audio"])
-        assert entry["reference_audio"] is None  # motion_track clips are not conditioned on audio
         labels = json.loads((out / "labels" / f"{clip['clip_id']}.json").read_text())
         assert np.array_equal(np.asarray(labels["tracks_xy_px"]), clip["label_tracks_xy_px"])
 
 
-def test_export_gives_reference_audio_only_to_audio_conditioned_jobs(tmp_path: Path) -> None:
-    rows = [example_row(0).replace(control_job="union"), example_row(1).replace(control_job="audio_to_video")]
+def test_export_gives_audio_conditioned_jobs_audio_and_no_reference_keys(tmp_path: Path) -> None:
+    rows = [example_row(i).replace(control_job="audio_to_video", reference_video=None) for i in range(2)]
     root = tmp_path / "ds"
     write_dataset(iter(rows), root, num_clips=2, encoding=VideoEncoding(lossless=True))
     out = tmp_path / "ltx"
     assert main(["export", "ltx-trainer", str(root), str(out)]) == 0
-    union, audio_job = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
-    assert union["audio"] is not None and union["reference_audio"] is None
-    assert audio_job["reference_audio"] == audio_job["audio"]
+    entry = json.loads((out / "dataset.jsonl").read_text().splitlines()[0])
+    assert set(entry) == {"video", "audio", "caption"}  # upstream's audio-to-video reads `audio` only
 
 
 def test_an_interrupted_export_keeps_the_earlier_index_and_leaves_no_partial_file(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 
-from synthgen.dataset.export import export_ltx_trainer
+from synthgen.dataset.export import EXPORT_INFO, export_ltx_trainer
 
 FORMATS = ("ltx-trainer",)
 
@@ -24,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export and print the path of the written dataset file."""
-    print(export_ltx_trainer(args.path, args.out, overwrite=args.overwrite))
+    """Export, then print the path of the written dataset file and upstream's command that caches it."""
+    jsonl = export_ltx_trainer(args.path, args.out, overwrite=args.overwrite)
+    info = json.loads((jsonl.parent / EXPORT_INFO).read_text())
+    print(jsonl)
+    print(f"next, from ltx-trainer's folder: {info['process_dataset_command']}")
     return 0

@@ -170,9 +170,11 @@ class TrainerRoles:
 
 @dataclass(frozen=True)
 class ExportColumns:
-    """The ``ClipRow`` field behind each role of ``synthgen export ltx-trainer``'s ``dataset.jsonl``.
+    """The ``ClipRow`` field behind each role (column) of ``synthgen export ltx-trainer``'s ``dataset.jsonl``.
 
-    None keeps the role null; a field that is empty in a row is null in that row's line.
+    None: the job has no such column (never written as null). ``audio`` is left out of a clip without audio.
+    Upstream's meanings: ``reference_video`` the video IC-LoRA reference, ``audio`` the clip's audio (the
+    condition of audio-to-video), ``reference_audio`` only the reference of audio IC-LoRAs (av2av / a2a).
     """
 
     video: str
@@ -187,7 +189,7 @@ VIDEO_REFERENCE_EXPORT = ExportColumns(
     video="video", reference_video="reference_video", audio="audio", reference_audio=None
 )
 AUDIO_REFERENCE_EXPORT = ExportColumns(
-    video="video", reference_video=None, audio="audio", reference_audio="audio"
+    video="video", reference_video=None, audio="audio", reference_audio=None
 )
 
 # ------------------------------------------------------------------------------------------ the job

@@ -1,22 +1,31 @@
 """Export a dataset for other trainers. ``ltx-trainer``: MP4/WAV files plus ``dataset.jsonl``.
 
-Layout written by ``export_ltx_trainer``::
+Layout written by ``export_ltx_trainer`` (Lightricks/LTX-2 ``packages/ltx-trainer``,
+docs/dataset-preparation.md)::
 
-    OUT/dataset.jsonl             one line per clip: video, reference_video, audio, reference_audio, caption
+    OUT/dataset.jsonl             one line per clip: caption and the media columns of the clip's job
     OUT/videos/<clip_id>.mp4      the target (the shard's MP4 bytes, copied, not re-encoded)
     OUT/references/<clip_id>.mp4  the reference video the IC-LoRA is conditioned on
     OUT/audio/<clip_id>.wav       the clip's audio (24-bit PCM), when it has audio
     OUT/labels/<clip_id>.json     the label arrays as nested lists (not read by the trainer)
+    OUT/synthgen_export.json      the reference factors, clip geometry and the process_dataset.py command
 
-Paths in ``dataset.jsonl`` are relative to OUT. Which row field fills which role is the control job's
-``export_columns``: the job conditioned on audio (``audio_to_video``) names the clip's own audio as
-``reference_audio``; the others leave it null. A role whose field is empty in a row is null in its line.
+Upstream's ``process_videos.py`` takes the column set from the *first* line's keys and reads
+``entry[column].strip()`` as a path relative to the file's folder on every line, so every line carries
+exactly the same keys, each a string, never null. The keys of a row are its job's ``export_columns`` (the
+roles whose field the row has): ``video``, ``reference_video`` for video references, ``audio`` for the
+clip's audio (the condition of audio_to_video; the audio target of the others), ``reference_audio`` only
+for audio-reference jobs. Upstream rescales references itself (``--reference-downscale-factor``) and drops
+references with fewer frames than the target, so temporally subsampled references are refused, as are
+mixed factors or mixed column sets (one line of error naming two clips) -- before anything is written.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,54 +48,182 @@ from synthgen.fileio import (
 ROLES = ("video", "reference_video", "audio", "reference_audio")
 # Where each exportable ClipRow field goes: folder and file suffix.
 _FILES = {"video": ("videos", ".mp4"), "reference_video": ("references", ".mp4"), "audio": ("audio", ".wav")}
+# ltx-trainer's default video VAE: sides multiples of 32 (after the reference downscale), frames 8k + 1.
+_VAE_SPATIAL, _VAE_TEMPORAL = 32, 8
+_SCALARS = (
+    "clip_id",
+    "control_job",
+    "width",
+    "height",
+    "num_frames",
+    "fps",
+    "reference_downscale",
+    "reference_temporal_factor",
+    "audio_sample_rate",
+)
+EXPORT_INFO = "synthgen_export.json"
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What every line of the export shares, checked over the whole dataset before anything is written."""
+
+    columns: tuple[str, ...]
+    reference_downscale: int | None
+    sizes: tuple[tuple[int, int, int], ...]
+    has_audio: bool
+    num_clips: int
+
+
+def row_roles(job: str, has_audio: bool) -> dict[str, str]:
+    """Role -> ClipRow field of one row: its job's ``export_columns`` minus the audio roles of a silent clip."""
+    export = get_job(job).export_columns
+    roles = {role: getattr(export, role) for role in ROLES if getattr(export, role) is not None}
+    return {role: field for role, field in roles.items() if field != "audio" or has_audio}
+
+
+def plan_export(path: str) -> ExportPlan:
+    """Read the scalar columns of every row and check the export can be one upstream dataset file."""
+    first: tuple[str, tuple[str, ...]] | None = None
+    factors: dict[int, str] = {}
+    sizes: set[tuple[int, int, int]] = set()
+    count, has_audio = 0, False
+    for row in open_dataset(path, columns=[column_of(name) for name in _SCALARS]):
+        clip_id = row[column_of("clip_id")]
+        audio = row[column_of("audio_sample_rate")] is not None
+        roles = row_roles(row[column_of("control_job")], audio)
+        columns = tuple(sorted([*roles, "caption"]))
+        if first is None:
+            first = (clip_id, columns)
+        elif columns != first[1]:
+            raise DataError(
+                f"{path}: clip {first[0]} exports columns {list(first[1])} but clip {clip_id} {list(columns)}; "
+                "ltx-trainer takes the columns from the first line (export one job and audio setting at a time)"
+            )
+        if row[column_of("reference_temporal_factor")] != 1 and "reference_video" in roles:
+            raise DataError(
+                f"{path}: clip {clip_id} reference_temporal_factor={row[column_of('reference_temporal_factor')]}: "
+                "ltx-trainer needs full-rate references (it subsamples them itself with "
+                "--reference-temporal-scale-factor); regenerate with clip.reference_temporal_factor=1"
+            )
+        if "reference_video" in roles:
+            factors.setdefault(int(row[column_of("reference_downscale")]), clip_id)
+            if len(factors) > 1:
+                (a, clip_a), (b, clip_b) = list(factors.items())[:2]
+                raise DataError(
+                    f"{path}: clip {clip_a} has reference_downscale={a} but clip {clip_b} {b}; "
+                    "ltx-trainer takes one --reference-downscale-factor per dataset"
+                )
+        sizes.add(
+            (int(row[column_of("width")]), int(row[column_of("height")]), int(row[column_of("num_frames")]))
+        )
+        count, has_audio = count + 1, has_audio or audio
+    if first is None:
+        raise DataError(f"{path}: no clips to export")
+    downscale = next(iter(factors)) if factors else None
+    if downscale is not None and downscale > 1 and len(sizes) > 1:
+        raise DataError(
+            f"{path}: clips of {len(sizes)} sizes with reference_downscale={downscale}; ltx-trainer allows a "
+            "single resolution bucket with --reference-downscale-factor > 1"
+        )
+    return ExportPlan(first[1], downscale, tuple(sorted(sizes)), has_audio, count)
+
+
+def resolution_bucket(width: int, height: int, num_frames: int, downscale: int) -> str:
+    """The largest ltx-trainer bucket ``WxHxF`` inside a clip (upstream resizes, centre-crops and keeps the
+    first F frames): sides multiples of 32 x the reference downscale, F = 8k + 1."""
+    step = _VAE_SPATIAL * downscale
+    side_w, side_h = max(step, width // step * step), max(step, height // step * step)
+    frames = (num_frames - 1) // _VAE_TEMPORAL * _VAE_TEMPORAL + 1
+    return f"{side_w}x{side_h}x{frames}"
+
+
+def process_dataset_command(jsonl: Path, plan: ExportPlan) -> str:
+    """The ``process_dataset.py`` command line (run from ltx-trainer's folder) that caches this export."""
+    downscale = plan.reference_downscale or 1
+    buckets = ";".join(resolution_bucket(w, h, f, downscale) for w, h, f in plan.sizes)
+    parts = [
+        "uv run python scripts/process_dataset.py",
+        str(jsonl),
+        f'--resolution-buckets "{buckets}"',
+        "--model-path /path/to/ltx-2.3-22b-dev.safetensors",
+        "--text-encoder-path /path/to/gemma-root",
+    ]
+    if plan.reference_downscale is not None:
+        parts += [f"--reference-downscale-factor {downscale}", "--reference-temporal-scale-factor 1"]
+    if not plan.has_audio:
+        parts.append("--skip-audio")
+    return " ".join(parts)
 
 
 def export_ltx_trainer(path: str, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """Write the dataset at ``path`` in the LTX-2 trainer's input layout under ``out_dir``; returns the
-    path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding). A shard whose bytes
-    differ from the manifest (sha256) raises DataError before anything is written. An ``out_dir`` holding
-    anything but an earlier export is refused (ConfigError) unless ``overwrite``; a clip id that is no safe
-    file name is a DataError."""
+    path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding). A dataset that cannot
+    be one upstream file (``plan_export``), or a shard whose bytes differ from the manifest (sha256), raises
+    DataError before anything is written. An ``out_dir`` holding anything but an earlier export is refused
+    (ConfigError) unless ``overwrite``; a clip id that is no safe file name is a DataError."""
+    plan = plan_export(path)
     out = check_output_dir(out_dir, "out", overwrite=overwrite, ours=_is_export_folder)
     for folder in ("videos", "references", "audio", "labels"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     # Every shard's sha256 is checked against the manifest before the first file is written.
     for columns in open_dataset(path, decode_media=False, verify="sha256"):
-        clip_id = columns[column_of("clip_id")]
-        if not is_safe_name(clip_id):
-            raise DataError(
-                f"{path}: clip_id={clip_id!r} is no safe file name ({SAFE_NAME_PATTERN}); not exported"
-            )
-        export = get_job(columns[column_of("control_job")]).export_columns
-        written: dict[str, str] = {}
-        entry: dict[str, Any] = {}
-        for role in ROLES:
-            field = getattr(export, role)
-            if field is not None and columns[column_of(field)] is not None and field not in written:
-                written[field] = _write_media(out, field, clip_id, columns[column_of(field)])
-            entry[role] = written.get(field) if field is not None else None
-        entry["caption"] = columns[column_of("caption")]
-        labels = {
-            name.removeprefix(LABEL_PREFIX): value.tolist()
-            for name, value in columns.items()
-            if name.startswith(LABEL_PREFIX)
-        }
-        atomic_write_text(safe_join(out, f"labels/{clip_id}.json", what="clip_id"), json.dumps(labels))
-        lines.append(json.dumps(entry))
-    if not lines:
-        raise DataError(f"{path}: no clips to export")
+        lines.append(json.dumps(_export_row(path, out, columns)))
     # Every file is written atomically, the index last: an interrupted export leaves no half-written file.
     jsonl = out / "dataset.jsonl"
+    atomic_write_text(out / EXPORT_INFO, json.dumps(_export_info(path, jsonl, plan), indent=2) + "\n")
     atomic_write_text(jsonl, "".join(line + "\n" for line in lines))
     return jsonl
+
+
+def _export_row(path: str, out: Path, columns: Mapping[str, Any]) -> dict[str, str]:
+    """Write one clip's media and labels; returns its ``dataset.jsonl`` entry (strings only)."""
+    clip_id = columns[column_of("clip_id")]
+    if not is_safe_name(clip_id):
+        raise DataError(
+            f"{path}: clip_id={clip_id!r} is no safe file name ({SAFE_NAME_PATTERN}); not exported"
+        )
+    roles = row_roles(columns[column_of("control_job")], columns[column_of("audio")] is not None)
+    written: dict[str, str] = {}
+    entry: dict[str, str] = {}
+    for role, field in roles.items():
+        if columns[column_of(field)] is None:
+            raise DataError(f"clip {clip_id}: row field {field!r} is empty; ltx-trainer needs it as {role!r}")
+        if field not in written:
+            written[field] = _write_media(out, field, clip_id, columns[column_of(field)])
+        entry[role] = written[field]
+    entry["caption"] = columns[column_of("caption")]
+    labels = {
+        name.removeprefix(LABEL_PREFIX): value.tolist()
+        for name, value in columns.items()
+        if name.startswith(LABEL_PREFIX)
+    }
+    atomic_write_text(safe_join(out, f"labels/{clip_id}.json", what="clip_id"), json.dumps(labels))
+    return entry
 
 
 def _is_export_folder(out: Path) -> bool:
     return {p.name for p in out.iterdir()} <= {
         "dataset.jsonl",
+        EXPORT_INFO,
         *(folder for folder, _ in _FILES.values()),
         "labels",
+    }
+
+
+def _export_info(path: str, jsonl: Path, plan: ExportPlan) -> dict[str, Any]:
+    """``synthgen_export.json``: what upstream's flags must say about this export."""
+    return {
+        "format": "ltx-trainer",
+        "source": path,
+        "num_clips": plan.num_clips,
+        "columns": list(plan.columns),
+        "reference_downscale_factor": plan.reference_downscale,
+        "reference_temporal_scale_factor": 1 if plan.reference_downscale is not None else None,
+        "clip_sizes_wxhxf": [f"{w}x{h}x{f}" for w, h, f in plan.sizes],
+        "has_audio": plan.has_audio,
+        "process_dataset_command": process_dataset_command(jsonl, plan),
     }
 
 
