@@ -1,5 +1,6 @@
 """Reference styles: the official LTXVDrawTracks format (``ltx_sparse_tracks``) checked pixel by pixel
-against values computed here from the format's description, and the editor's JSON tracks."""
+against values computed here from the format's description, the editor's JSON tracks, and the
+Video-Depth-Anything "gray" depth normalisation (``disparity_minmax``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from synthgen.controls import build_controls, editor_tracks_video, parse_editor_tracks
+from synthgen.controls.signals.depth import depth_range_m, depth_video
 from synthgen.controls.signals.draw import intensity_centroid_xy_px
 from synthgen.controls.signals.sparse_tracks import (
     age_colors_rgb,
@@ -245,3 +247,34 @@ def test_editor_tracks_video_in_synthgen_style_puts_dots_at_pixel_centres() -> N
     np.testing.assert_allclose(
         intensity_centroid_xy_px(video[0], np.array([10.5, 7.5]), 4.0), [10.5, 7.5], atol=0.05
     )
+
+
+# ------------------------------------------------------------------------------------------ depth
+
+
+def test_disparity_minmax_with_background_is_disparity_over_the_nearest() -> None:
+    depth = np.array([[[2.0, 4.0], [8.0, np.inf]]])
+    near, far = depth_range_m(
+        depth, "disparity_minmax", near_percentile=2, far_percentile=98, near_m=0.5, far_m=50
+    )
+    assert (near, far) == (2.0, np.inf)
+    grey = depth_video(depth, near, far)[0, ..., 0]
+    # Video-Depth-Anything "gray": (d - min d) / (max d - min d) over the clip, d = 1/z, background d = 0
+    np.testing.assert_array_equal(grey, np.floor(np.array([[1.0, 0.5], [0.25, 0.0]]) * 255 + 0.5))
+
+
+def test_disparity_minmax_without_background_maps_the_farthest_to_black() -> None:
+    depth = np.array([[[2.0, 4.0]], [[8.0, 3.0]]])
+    near, far = depth_range_m(
+        depth, "disparity_minmax", near_percentile=2, far_percentile=98, near_m=0.5, far_m=50
+    )
+    assert (near, far) == (2.0, 8.0)
+    disparity = 1 / depth
+    expected = (disparity - disparity.min()) / (disparity.max() - disparity.min())
+    np.testing.assert_array_equal(depth_video(depth, near, far)[..., 0], np.floor(expected * 255 + 0.5))
+
+
+def test_depth_job_with_disparity_minmax_writes_json_ready_pairing() -> None:
+    clip = rendered(tiny_spec(), synthetic_tracks(9))
+    result = build_controls("depth", control_params("depth", mapping="disparity_minmax"), clip)
+    json.dumps(result.pairing, allow_nan=False)

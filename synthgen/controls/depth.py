@@ -29,8 +29,10 @@ from synthgen.controls.signals.depth import depth_range_m, depth_video
 class DepthParams(JobParams):
     """Depth normalisation: percentiles of the clip's finite depths, or a fixed range in metres."""
 
-    mapping: Literal["inverse_percentile", "inverse_fixed"] = Field(
-        description="inverse_percentile: near/far from this clip's depths; inverse_fixed: near_m/far_m"
+    mapping: Literal["inverse_percentile", "inverse_fixed", "disparity_minmax"] = Field(
+        description="inverse_percentile: near/far from this clip's depths; inverse_fixed: near_m/far_m; "
+        "disparity_minmax: disparity normalised by its clip-wide min and max (Video-Depth-Anything 'gray', "
+        "the official union-control workflow's depth annotator)"
     )
     near_percentile: float = Field(
         ge=0.0, le=100.0, description="percentile of finite depths mapped to white"
@@ -50,6 +52,11 @@ class DepthParams(JobParams):
         if self.near_m >= self.far_m:
             raise ValueError(f"near_m={self.near_m} must be < far_m={self.far_m}")
         return self
+
+
+def json_metres(value: float) -> float | None:
+    """``value`` for JSON: None for the infinite far plane of ``disparity_minmax`` (JSON has no infinity)."""
+    return value if np.isfinite(value) else None
 
 
 def depth_reference(target: RenderedLike, params: DepthParams) -> tuple[np.ndarray, float, float]:
@@ -97,7 +104,7 @@ class DepthJob(ControlJob[DepthParams]):
             "reference": "inverse planar depth, v = (1/z - 1/far) / (1/near - 1/far), 255 v, background 0",
             "shared": ["scene geometry", "camera path", "object motion", "time axis"],
             "differs": ["the reference has no colour, texture or lighting"],
-            "depth": {**params.model_dump(), "near_m": near_m, "far_m": far_m},
+            "depth": {**params.model_dump(), "near_m": near_m, "far_m": json_metres(far_m)},
             **reference_geometry(target.spec),
         }
         return ControlResult(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from synthgen.controls.depth import DepthParams, depth_reference
+from synthgen.controls.depth import DepthParams, depth_reference, json_metres
 from synthgen.controls.job import (
     VIDEO_REFERENCE_EXPORT,
     VIDEO_REFERENCE_ROLES,
@@ -78,7 +78,7 @@ class UnionJob(ControlJob[UnionParams]):
             combined, _ = track_overlay_video(target, params.motion_track, depth)
             controls = {"depth": depth, "motion_track": tracks_alone}
             labels["depth_range_m"] = np.array([near_m, far_m], dtype=np.float64)
-            pairing["depth"] = {**params.depth.model_dump(), "near_m": near_m, "far_m": far_m}
+            pairing["depth"] = {**params.depth.model_dump(), "near_m": near_m, "far_m": json_metres(far_m)}
             pairing["reference"] = "track overlay drawn over the normalised inverse-depth video"
         else:
             first = to_reference(np.asarray(target.frames_rgb)[:1], target.spec.clip.reference_downscale, 1)
