@@ -18,6 +18,9 @@ from synthgen.controls.signals.sparse_tracks import (
     draw_sparse_tracks,
     render_size,
 )
+from synthgen.dataset.lint import check_clip, default_thresholds
+from synthgen.dataset.preview import preview_frames
+from synthgen.dataset.testing import example_row
 from synthgen.errors import ConfigError, DataError
 from tests.control_helpers import control_params
 from tests.test_controls import rendered, synthetic_tracks, tiny_spec
@@ -278,3 +281,27 @@ def test_depth_job_with_disparity_minmax_writes_json_ready_pairing() -> None:
     clip = rendered(tiny_spec(), synthetic_tracks(9))
     result = build_controls("depth", control_params("depth", mapping="disparity_minmax"), clip)
     json.dumps(result.pairing, allow_nan=False)
+
+
+# --------------------------------------------------------------------------------- preview, lint
+
+
+def test_preview_shows_an_ltx_reference_in_the_colours_the_format_describes() -> None:
+    reference = np.zeros((9, 64, 64, 3), dtype=np.uint8)
+    reference[:, :, :, 2] = 255  # stored BGR: pure red
+    row = example_row(0).replace(
+        reference_video=reference, pairing={"overlay": {"style": "ltx_sparse_tracks"}}
+    )
+    assert tuple(preview_frames(row)[0, 10, 10]) == (255, 0, 0)
+    plain = row.replace(pairing={"overlay": {"style": "synthgen_tracks"}})
+    assert tuple(preview_frames(plain)[0, 10, 10]) == (0, 0, 255)
+
+
+def test_lint_track_rules_read_labels_not_reference_colours() -> None:
+    row = example_row(0)
+    ltx = row.replace(
+        reference_video=np.zeros_like(np.asarray(row.reference_video)),
+        pairing={"overlay": {"style": "ltx_sparse_tracks"}},
+    )
+    thresholds = default_thresholds()
+    assert check_clip(ltx, thresholds) == check_clip(row, thresholds)

@@ -30,7 +30,7 @@ from synthgen.controls.job import (
     register,
     unregister,
 )
-from synthgen.controls.motion_track import MotionTrackParams, TrackStyle
+from synthgen.controls.motion_track import MotionTrackParams, TrackStyle, reference_is_bgr
 from synthgen.controls.rules import Finding, LintRow, LintRule, LintThresholds
 from synthgen.controls.signals.camera import camera_video, scaled_intrinsics
 from synthgen.controls.signals.depth import depth_range_m, depth_video, inverse_depth_unit
@@ -73,6 +73,7 @@ __all__ = [
     "job_names",
     "parse_editor_tracks",
     "parse_job_params",
+    "reference_is_bgr",
     "reference_shape",
     "register",
     "scaled_intrinsics",

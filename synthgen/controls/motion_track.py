@@ -8,6 +8,7 @@ in BGR (``signals.sparse_tracks``). The target is the rendered clip; only visibl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -140,6 +141,13 @@ def sparse_tracks_video(target: RenderedLike, num_tracks: int) -> tuple[np.ndarr
         corner_to_index_px(xy, width, height), visible[frame_idx][:, chosen], width, height
     )
     return video, chosen
+
+
+def reference_is_bgr(pairing: Mapping[str, Any]) -> bool:
+    """Whether a row's reference was drawn in a style that stores its channels in BGR order (the official
+    ``ltx_sparse_tracks``); a preview swaps them back to show the colours the format describes."""
+    overlay = pairing.get("overlay")
+    return isinstance(overlay, Mapping) and overlay.get("style") == "ltx_sparse_tracks"
 
 
 @register

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow.dataset as pads
 from PIL import Image, ImageDraw
 
+from synthgen.controls import reference_is_bgr
 from synthgen.dataset.media import VideoEncoding, encode_video
 from synthgen.dataset.reader import open_dataset
 from synthgen.dataset.rows import ClipRow
@@ -101,6 +102,8 @@ def preview_frames(row: ClipRow) -> np.ndarray:
     side = row.reference_video
     if side is None:
         side = next((row.controls[name] for name in sorted(row.controls)), None)
+    elif reference_is_bgr(row.pairing):
+        side = side[..., ::-1]  # shown in the colours the official format describes (stored BGR)
     beats = beat_frames(row)
     out = []
     for index in range(frames):
