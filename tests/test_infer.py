@@ -264,3 +264,13 @@ def test_a_folder_of_something_else_is_not_written_into(dataset: Path, tmp_path:
     with pytest.raises(ConfigError, match=r"output_dir=.*a non-empty folder that this tool did not write"):
         run_inference(settings_for(dataset, tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_file_names_built_from_clip_ids_stay_in_the_output_folder(tmp_path: Path) -> None:
+    from synthgen.errors import DataError
+    from synthgen.trainer.infer import output_path
+
+    assert output_path(tmp_path, "clip-000001_side.png") == tmp_path / "clip-000001_side.png"
+    for name in ("../escape.mp4", "/abs.mp4", "a/../../b.mp4"):
+        with pytest.raises(DataError, match="not a relative path inside its folder"):
+            output_path(tmp_path, name)

@@ -260,6 +260,7 @@ def plan(settings: InferSettings) -> Plan:
         wheres = [f"reference.video={settings.reference.video!r}"]
     for job, where in zip(jobs, wheres, strict=True):
         check_ltx_shape(job, downscale, where)
+        output_path(Path(settings.output_dir), f"{job.clip_id}_baseline_side.mp4")
     return Plan(jobs=jobs, downscale=downscale, lora=lora)
 
 
@@ -418,6 +419,13 @@ def generate_clip(
 # -------------------------------------------------------------------------------------------------- write
 
 
+def output_path(out: Path, name: str) -> Path:
+    """``out / name`` for a file name built from a clip id (data): DataError when it would leave ``out``."""
+    from synthgen.fileio import safe_join
+
+    return safe_join(out, name, what=f"output file {name!r}")
+
+
 def write_video(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, rate: int) -> None:
     """MP4 at ``path``: H.264 (one encoder thread, so equal frames give equal bytes) and, when there is
     audio, an AAC stream; written whole, then renamed into place."""
@@ -501,7 +509,7 @@ def write_side_by_side(out_dir: Path, name: str, job: ClipJob, generated: np.nda
     from synthgen.dataset.preview import contact_sheet
 
     frames = side_by_side(job, generated)
-    mp4, png = out_dir / f"{name}_side.mp4", out_dir / f"{name}_side.png"
+    mp4, png = output_path(out_dir, f"{name}_side.mp4"), output_path(out_dir, f"{name}_side.png")
     atomic_write_bytes(mp4, encode_video(frames, job.fps, VideoEncoding(crf=18), name=str(mp4)))
     sheet = io.BytesIO()
     contact_sheet(frames).save(sheet, format="PNG")
@@ -620,7 +628,7 @@ def _one_clip(
             max_text_tokens=bundle.max_text_tokens,
         )  # fmt: skip
         name = f"{job.clip_id}{suffix}"
-        write_video(out / f"{name}.mp4", video, job.fps, audio, rate)
+        write_video(output_path(out, f"{name}.mp4"), video, job.fps, audio, rate)
         write_side_by_side(out, name, job, video)
         key = "baseline" if suffix else "adherence"
         entry[key] = adherence(job, video)

@@ -29,6 +29,7 @@ from .infer import (
     generate_clip,
     held_out,
     job_from_row,
+    output_path,
     side_by_side,
     write_side_by_side,
     write_video,
@@ -81,7 +82,7 @@ class Validator:
                     self.pipe, job, seed=v.seed + index, downscale=self.downscale, sampling=sampling,
                     max_text_tokens=self.bundle.max_text_tokens,
                 )  # fmt: skip
-                write_video(out / f"{job.clip_id}.mp4", video, job.fps, audio, rate)
+                write_video(output_path(out, f"{job.clip_id}.mp4"), video, job.fps, audio, rate)
                 write_side_by_side(out, job.clip_id, job, video)
                 sheets.append(side_by_side(job, video)[len(video) // 2])
                 scores.append(_score(job, video))
