@@ -205,3 +205,10 @@ def test_a_job_that_lost_its_claim_drops_the_shard_instead_of_committing(
     assert counter.calls.count(0) == 2 and summary.dataset_complete
     assert _clip_indices(tmp_path) == list(range(6))
     assert validate_dataset(tmp_path).ok
+
+
+def test_a_job_starting_while_another_writes_the_dataset_record_is_not_refused(tmp_path: Path) -> None:
+    """Jobs started at once: one may see the other's ``_dataset.json`` still under its temporary name."""
+    (tmp_path / "._dataset.json.0123abcd.tmp").write_text("{")
+    summary = run_job(_settings(tmp_path), example_row, progress=False)
+    assert summary.dataset_complete

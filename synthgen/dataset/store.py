@@ -39,7 +39,15 @@ import pyarrow as pa
 
 from synthgen.dataset import media
 from synthgen.dataset.card import dataset_card
-from synthgen.dataset.claim import HEARTBEAT_S, STALE_AFTER_S, ClaimInfo, ShardClaim, lock_path, try_claim
+from synthgen.dataset.claim import (
+    HEARTBEAT_S,
+    LOCKS_DIR,
+    STALE_AFTER_S,
+    ClaimInfo,
+    ShardClaim,
+    lock_path,
+    try_claim,
+)
 from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.schema import SHARD_SCHEMA_VERSION, jsonable
 from synthgen.dataset.shard import (
@@ -420,9 +428,14 @@ class DatasetStore:
 
 
 def _is_dataset_folder(root: Path) -> bool:
-    """Whether ``root`` is a dataset folder already (it has ``_dataset.json``) or holds only the ``_logs``
-    folder a Hydra sweep creates before its jobs start."""
-    return (root / DATASET_FILE).is_file() or {p.name for p in root.iterdir()} <= {LOGS_DIR}
+    """Whether ``root`` is a dataset folder already (it has ``_dataset.json``) or holds only what jobs
+    starting at the same moment create first: the ``_logs`` folder a Hydra sweep makes, shard claims, and
+    another job's ``_dataset.json`` still under its temporary name."""
+    starting = {LOGS_DIR, LOCKS_DIR}
+    return (root / DATASET_FILE).is_file() or all(
+        p.name in starting or (p.name.startswith(f".{DATASET_FILE}.") and p.name.endswith(".tmp"))
+        for p in root.iterdir()
+    )
 
 
 def _read_json_object(path: Path, keys: tuple[str, ...]) -> dict[str, Any] | None:
