@@ -69,9 +69,10 @@ def test_every_doc_command_composes_with_its_app(tmp_path: Path) -> None:
 def test_experiment_presets_compose_for_train_and_their_dataset_command_for_generate(
     path: Path, tmp_path: Path
 ) -> None:
-    job = path.stem.removesuffix("_small")
+    job = path.stem.removesuffix("_small").removesuffix("_continue")
+    init = [f"lora.init_from={tmp_path / 'given.safetensors'}"] if path.stem.endswith("_continue") else []
     settings = load_train_config(
-        overrides=[f"+experiment={path.stem}", f"data.path={tmp_path}", f"output_dir={tmp_path}"]
+        overrides=[f"+experiment={path.stem}", f"data.path={tmp_path}", f"output_dir={tmp_path}", *init]
     )
     assert settings.data.control == job and settings.data.eval_clips == 4
     generate_line = next(line for line in path.read_text().splitlines() if "synthgen-generate" in line)

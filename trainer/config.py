@@ -136,6 +136,10 @@ class LoraSettings(_Settings):
     target_modules: Names = Field(
         description="regular expressions over module names (full match) of the linear layers to adapt"
     )
+    init_from: str | None = Field(
+        description="an existing IC-LoRA file to continue training from (its A/B loaded into the adapters, "
+        "its metadata kept on export); null = fresh adapters"
+    )
 
     @field_validator("target_modules")
     @classmethod

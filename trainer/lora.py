@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from synthgen.errors import ConfigError
@@ -159,6 +160,44 @@ def save_lora(
     text_meta.update({"format": "pt", "rank": str(rank), "alpha": json.dumps(alpha)})
     tensorfile.write(path, tensors, text_meta)
     return path
+
+
+def init_from_lora(model: torch.nn.Module, path: str | Path, *, rank: int, alpha: float) -> dict[str, str]:
+    """Load an existing IC-LoRA file (ours, or one in the LTX/ComfyUI layout: ``diffusion_model.<module>
+    .lora_{A,B}.weight``, an optional ``<module>.alpha`` per module) into the adapters of ``model``; returns
+    the file's metadata so the export can keep it.
+
+    The file's update ``B A * (alpha_file / r)`` (alpha folded into B when there is no alpha key) is
+    reproduced exactly under this run's ``alpha / rank`` scaling. Its modules must be exactly the adapted
+    ones and its rank ``lora.rank``; otherwise a one-line ConfigError names ``lora.init_from``.
+    """
+    source = f"lora.init_from={str(path)!r}"
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (OSError, SafetensorError) as err:
+        raise ConfigError(f"{source}: not a readable safetensors file ({err})") from None
+    state: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        name = key.removeprefix(EXPORT_PREFIX)
+        if name.endswith(".alpha"):
+            continue
+        if ".lora_B." in name:
+            module = name.split(".lora_B.")[0]
+            alpha_key = f"{key.split('.lora_B.')[0]}.alpha"
+            file_scale = float(tensors[alpha_key]) / value.shape[1] if alpha_key in tensors else 1.0
+            value = value.float() * file_scale * (rank / alpha)
+            name = f"{module}.lora_B.weight"
+        state[name] = value.float()
+    load_adapter_state(model, state, source=source)
+    return metadata
+
+
+def lora_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a LoRA file (empty when it has none)."""
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
 
 
 def read_lora(path: str | Path) -> dict[str, torch.Tensor]:

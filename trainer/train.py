@@ -38,7 +38,15 @@ from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_check
 from .config import Settings, parse_bucket
 from .data import iter_rows
 from .evaluate import conditioning_for, control_gain
-from .lora import adapter_state_dict, add_lora, load_adapter_state, lora_parameters, save_lora
+from .lora import (
+    adapter_state_dict,
+    add_lora,
+    init_from_lora,
+    load_adapter_state,
+    lora_metadata,
+    lora_parameters,
+    save_lora,
+)
 from .model import ModelBundle, load_model
 from .speed import configure_speed
 from .step import ic_loss
@@ -233,6 +241,10 @@ def setup_adapter(transformer: torch.nn.Module, settings: Settings) -> torch.nn.
         dtype=torch.float32,
         seed=settings.train.seed,
     )
+    if settings.lora.init_from is not None:
+        init_from_lora(
+            transformer, settings.lora.init_from, rank=settings.lora.rank, alpha=settings.lora.alpha
+        )
     return transformer
 
 
@@ -543,9 +555,16 @@ def save_outputs(recipe: Recipe, report: dict[str, Any]) -> bool:
         report["stopped_at"] = step
         return False
     first = recipe.train_items[0]
+    # Continuing an existing LoRA keeps its metadata; this run's facts replace the keys they share.
+    init_from = settings.lora.init_from
     metadata = {
+        **(lora_metadata(init_from) if init_from is not None else {}),
+        **({"init_from": Path(init_from).name} if init_from is not None else {}),
         "reference_downscale_factor": first.reference_downscale,
         "reference_temporal_factor": first.reference_temporal_factor,
+        # The names ltx-trainer writes and ltx-pipelines reads (one factor per dataset: cache.check_same_factors).
+        "reference_spatial_scale_factor": first.reference_downscale,
+        "reference_temporal_scale_factor": first.reference_temporal_factor,
         "control_job": settings.data.control,
         "base_model": recipe.identity["model"],
         "target_modules": json.dumps(list(settings.lora.target_modules)),
