@@ -13,6 +13,9 @@ $(BIN)/.installed: pyproject.toml
 	# torch first and pinned: this version is a CPU build available locally; an unpinned torch pulls CUDA wheels.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[all,dev]"
+	# ltx-core and ltx-pipelines (dev: interop tests) pull torchaudio, whose only build on the registry links
+	# CUDA libraries this CPU torch lacks; without its compiled extensions torchaudio runs as pure Python.
+	rm -f $(VENV)/lib/python*/site-packages/torchaudio/lib/*.so
 	touch $@
 
 install: $(BIN)/.installed

@@ -195,9 +195,12 @@ def build_cache(
         from tqdm import tqdm
 
         iterator = tqdm(rows, desc="encode", unit="clip")
+    first: Example | None = None
     for position, row in enumerate(iterator):
         where = f"row {position} ({row.clip_id})"
         example = row_to_example(row, control, where)
+        first = first or example
+        check_same_factors(first, example)
         name = f"{position:06d}.safetensors"
         names.append(name)
         if (cache_dir / name).exists():
@@ -207,6 +210,19 @@ def build_cache(
         raise DataError(f"data.path: the dataset has no rows for control job {control!r}")
     atomic_write_json(cache_dir / "index.json", {"items": names, "control": control})
     return [cache_dir / name for name in names]
+
+
+def check_same_factors(first: Example, example: Example) -> None:
+    """One reference scale per dataset: the LoRA's metadata (``reference_downscale_factor``,
+    ``reference_temporal_scale_factor``) holds one value that inference applies to every reference."""
+    a = (first.reference_downscale, first.reference_temporal_factor)
+    b = (example.reference_downscale, example.reference_temporal_factor)
+    if a != b:
+        raise DataError(
+            f"data.path: clips {first.clip_id!r} (reference_downscale={a[0]}, reference_temporal_factor={a[1]}) "
+            f"and {example.clip_id!r} (reference_downscale={b[0]}, reference_temporal_factor={b[1]}) differ; "
+            "a LoRA records one reference scale: train on clips generated with one setting"
+        )
 
 
 def encode_example(example: Example, bundle: ModelBundle, bucket: Bucket) -> CachedItem:

@@ -5,6 +5,11 @@ with ``alpha / r`` folded into B (their loaders ignore alpha, so no alpha key is
 metadata (``reference_downscale_factor``, ``rank``, ``alpha``, ``target_modules`` ...) in sorted order, so two
 identical runs write identical bytes. Which modules get an adapter is ``lora.target_modules`` in
 ``conf/train.yaml``.
+
+Module names are ltx-core's (the names in Lightricks' checkpoints, which ltx-core, ltx-pipelines and ComfyUI
+fuse by): inside ``transformer_blocks`` the diffusers names are the same; the top-level modules that differ
+are renamed on export through ``LTX_CORE_TOP_LEVEL`` (diffusers' LTX-2 LoRA loader maps them back), and a
+target with no ltx-core counterpart is refused when the adapter is added.
 """
 
 from __future__ import annotations
@@ -27,6 +32,42 @@ from . import tensorfile
 ADAPTER_NAME = "default"
 EXPORT_PREFIX = "diffusion_model."
 
+# diffusers' LTX2VideoTransformer3DModel top-level module -> ltx-core's LTXModel name (checked against both
+# classes in tests/test_ltx_core.py). Keys of a file are matched by the first dotted component only.
+LTX_CORE_TOP_LEVEL: dict[str, str] = {
+    "proj_in": "patchify_proj",
+    "audio_proj_in": "audio_patchify_proj",
+    "time_embed": "adaln_single",
+    "audio_time_embed": "audio_adaln_single",
+    "prompt_adaln": "prompt_adaln_single",
+    "audio_prompt_adaln": "audio_prompt_adaln_single",
+    "av_cross_attn_video_scale_shift": "av_ca_video_scale_shift_adaln_single",
+    "av_cross_attn_video_a2v_gate": "av_ca_a2v_gate_adaln_single",
+    "av_cross_attn_audio_scale_shift": "av_ca_audio_scale_shift_adaln_single",
+    "av_cross_attn_audio_v2a_gate": "av_ca_v2a_gate_adaln_single",
+}
+# Top-level modules whose names the two classes share.
+LTX_CORE_SAME_NAME = frozenset({"transformer_blocks", "proj_out", "audio_proj_out"})
+_FROM_LTX_CORE = {v: k for k, v in LTX_CORE_TOP_LEVEL.items()}
+
+
+def ltx_core_name(name: str) -> str | None:
+    """ltx-core's name for the diffusers module (or parameter) ``name``; None when ltx-core has no such module."""
+    head, _, rest = name.partition(".")
+    if head in LTX_CORE_SAME_NAME:
+        return name
+    if head in LTX_CORE_TOP_LEVEL:
+        return f"{LTX_CORE_TOP_LEVEL[head]}.{rest}" if rest else LTX_CORE_TOP_LEVEL[head]
+    return None
+
+
+def diffusers_name(name: str) -> str:
+    """The diffusers name for an ltx-core module (or parameter) ``name``; other names unchanged."""
+    head, _, rest = name.partition(".")
+    if head in _FROM_LTX_CORE:
+        return f"{_FROM_LTX_CORE[head]}.{rest}" if rest else _FROM_LTX_CORE[head]
+    return name
+
 
 def resolve_target_modules(model: torch.nn.Module, patterns: Sequence[str]) -> list[str]:
     """Names of the ``nn.Linear`` modules each fully matching one of ``patterns`` (regular expressions).
@@ -47,6 +88,12 @@ def resolve_target_modules(model: torch.nn.Module, patterns: Sequence[str]) -> l
             raise ConfigError(
                 f"lora.target_modules: {pattern!r} matches no linear layer of the transformer "
                 f"(example names: {linear_names[1] if len(linear_names) > 1 else linear_names})"
+            )
+        foreign = [name for name in hits if ltx_core_name(name) is None]
+        if foreign:
+            raise ConfigError(
+                f"lora.target_modules: {pattern!r} matches {foreign[0]!r}, a module ltx-core's LTXModel does not "
+                "have (its LoRA keys would be ignored by ltx-pipelines and ComfyUI)"
             )
         matched.extend(hits)
     return sorted(set(matched))
@@ -115,6 +162,8 @@ def load_adapter_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *
         for name, param in model.named_parameters()
         if ".lora_A." in name or ".lora_B." in name
     }
+    # An exported file names top-level modules as ltx-core does; map them back to this model's names.
+    state = {diffusers_name(name): value for name, value in state.items()}
     if set(own) != set(state):
         missing = sorted(set(own) - set(state))[:1]
         extra = sorted(set(state) - set(own))[:1]
@@ -133,14 +182,17 @@ def load_adapter_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *
 
 
 def export_state_dict(model: torch.nn.Module, *, rank: int, alpha: float) -> dict[str, torch.Tensor]:
-    """LTX/ComfyUI keys: ``diffusion_model.<module>.lora_{A,B}.weight``, ``alpha / rank`` folded into B."""
+    """LTX/ComfyUI keys: ``diffusion_model.<ltx-core module>.lora_{A,B}.weight``, ``alpha / rank`` folded into B."""
     scale = alpha / rank
     out: dict[str, torch.Tensor] = {}
     for key, value in adapter_state_dict(model).items():
         tensor = value.float()
         if ".lora_B." in key:
             tensor = tensor * scale
-        out[EXPORT_PREFIX + key] = tensor.to(torch.bfloat16).contiguous()
+        name = ltx_core_name(key)
+        if name is None:  # resolve_target_modules refuses these; a restored checkpoint could still hold one
+            raise ConfigError(f"LoRA export: {key!r} has no ltx-core module name")
+        out[EXPORT_PREFIX + name] = tensor.to(torch.bfloat16).contiguous()
     return out
 
 

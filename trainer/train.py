@@ -565,6 +565,9 @@ def save_outputs(recipe: Recipe, report: dict[str, Any]) -> bool:
         # The names ltx-trainer writes and ltx-pipelines reads (one factor per dataset: cache.check_same_factors).
         "reference_spatial_scale_factor": first.reference_downscale,
         "reference_temporal_scale_factor": first.reference_temporal_factor,
+        # The names ltx-trainer writes and ltx-pipelines reads (one factor per dataset: cache.check_same_factors).
+        "reference_spatial_scale_factor": first.reference_downscale,
+        "reference_temporal_scale_factor": first.reference_temporal_factor,
         "control_job": settings.data.control,
         "base_model": recipe.identity["model"],
         "target_modules": json.dumps(list(settings.lora.target_modules)),
