@@ -117,20 +117,21 @@ def check_output_dir(
 
 
 def _unwritable(folder: Path) -> bool:
-    """Whether nothing may be created in ``folder`` (or its nearest existing parent): no permission, or a
-    kernel filesystem (``/proc``, ``/sys``) where writes have side effects."""
+    """Whether nothing may be created in ``folder`` (or its nearest existing parent): that is a file, has no
+    write permission, or lies on a kernel filesystem (``/proc``, ``/sys``) where writes have side effects."""
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
-    return not os.access(existing, os.W_OK | os.X_OK) or folder.resolve().parts[1:2] in (("proc",), ("sys",))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return True
+    return folder.resolve().parts[1:2] in (("proc",), ("sys",))
 
 
 def check_output_file(path: str | os.PathLike[str], field: str, *, overwrite: bool) -> Path:
-    """The file ``path`` a command may write: its folder exists and is writable, and it is no folder and
-    does not exist yet unless ``overwrite``. ConfigError naming ``field`` otherwise; nothing is written."""
+    """The file ``path`` a command may write: its folder (created when missing, as atomic writes do) can be
+    written, and it is no folder and does not exist yet unless ``overwrite``. ConfigError naming ``field``
+    otherwise; nothing is written."""
     target = Path(path)
     if target.is_dir():
         raise ConfigError(f"{field}={str(path)!r}: is a folder, not a file")
-    if not target.parent.is_dir():
-        raise ConfigError(f"{field}={str(path)!r}: its folder {str(target.parent)!r} does not exist")
     if _unwritable(target.parent):
         raise ConfigError(f"{field}={str(path)!r}: cannot write there")
     if target.exists() and not overwrite:
