@@ -213,3 +213,13 @@ def test_a_dataset_with_mixed_reference_factors_is_refused_at_cache_time_naming_
     assert "\n" not in message and message.startswith("data.path: clips ")
     assert rows[0].clip_id in message and rows[1].clip_id in message and "reference_downscale=2" in message
     assert not (tmp_path / "c" / "index.json").exists()
+
+
+def test_diffusers_maps_the_renamed_top_level_keys_back_to_its_own_modules(trained_lora: Path) -> None:
+    from diffusers import LTX2InContextPipeline
+
+    state = LTX2InContextPipeline.lora_state_dict(str(trained_lora))
+    modules = {key.removeprefix("transformer.").split(".lora_")[0] for key in state}
+    with torch.device("meta"):
+        linear = set(linear_shapes(LTX2VideoTransformer3DModel(**TINY_TRANSFORMER_CONFIG)))
+    assert {"proj_in", "time_embed.linear"} <= modules <= linear
