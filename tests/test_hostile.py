@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from synthgen import fileio
+from synthgen import compute_labels, fileio, generate_dataset, load_generate_config
 from synthgen.cli.main import main
 from synthgen.dataset import VideoEncoding, open_dataset, write_dataset
 from synthgen.dataset.rows import ClipRow
@@ -402,3 +403,31 @@ def test_preview_may_write_into_the_current_folder_but_export_may_not(
     assert main(["preview", str(dataset), "--out", "."]) == 0
     assert sorted(p.name for p in here.iterdir()) == ["example-000000.mp4", "example-000000.png"]
     assert main(["export", "ltx-trainer", str(dataset), "."]) == 2
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    [
+        (lambda: generate_dataset("cfg.yaml"), r"^cfg: expected a GenerateConfig"),
+        (lambda: compute_labels("spec"), r"^spec: expected a ClipSpec"),
+        (
+            lambda: load_generate_config(overrides="clip.width=64"),
+            r"^overrides='clip.width=64': expected a list",
+        ),
+        (lambda: load_generate_config(overrides=[64]), r"^overrides=\[64\]: expected a list"),
+        (
+            lambda: write_dataset([example_row(0)], "unused", num_clips="1"),
+            r"^num_clips='1': must be an integer",
+        ),
+        (lambda: write_dataset([example_row(0)], "unused", num_clips=10**30), r"^num_clips=10+: must be an"),
+        (lambda: write_dataset([example_row(0)], "unused", num_clips=0), r"^num_clips=0: must be an integer"),
+    ],
+)
+def test_wrong_types_through_the_library_api_are_one_line_config_errors(
+    call: Callable[[], object], pattern: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=pattern) as err:
+        call()
+    assert "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []

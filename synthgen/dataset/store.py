@@ -489,6 +489,7 @@ def write_dataset(
     (ConfigError) unless ``overwrite``. Returns the manifest. Single-process, through the same
     ``DatasetStore`` path as a ``synthgen-generate`` job (claim, write and commit each shard, finalize).
     """
+    _check_num_clips(num_clips)
     encoding = encoding or media.VideoEncoding()
     config = dict(config or {})
     iterator = (row if isinstance(row, ClipRow) else ClipRow.from_dict(row) for row in rows)
@@ -524,6 +525,13 @@ def write_dataset(
     manifest = store.finalize()
     assert manifest is not None
     return manifest
+
+
+def _check_num_clips(num_clips: object) -> None:
+    from synthgen.describe.config import MAX_NUM_CLIPS
+
+    if isinstance(num_clips, bool) or not isinstance(num_clips, int) or not 1 <= num_clips <= MAX_NUM_CLIPS:
+        raise ConfigError(f"num_clips={num_clips!r}: must be an integer in 1 .. {MAX_NUM_CLIPS:_}")
 
 
 def _check_order(row: ClipRow, expected: int, num_clips: int) -> None:

@@ -302,6 +302,8 @@ def load_generate_config(
     Interpolations (``output_dir: outputs/${dataset.name}``) resolve after merging. Raises ``ConfigError``
     naming the first bad key or value.
     """
+    if isinstance(overrides, str) or not all(isinstance(item, str) for item in overrides):
+        raise ConfigError(f"overrides={overrides!r}: expected a list of Hydra override strings")
     if isinstance(values, DictConfig):
         if overrides:
             raise TypeError("overrides apply to the packaged defaults, not to an already composed DictConfig")

@@ -107,6 +107,8 @@ def compute_labels(spec: ClipSpec, beats: BeatGrid | None = None) -> ClipLabels:
     Pure and deterministic: the same spec gives bit-identical arrays. ``beats`` may pass the grid of an
     already synthesised soundtrack (``AudioClip.grid``) so the music is not synthesised twice.
     """
+    if not isinstance(spec, ClipSpec):
+        raise ConfigError(f"spec: expected a ClipSpec (synthgen.sample_clip), got {type(spec).__name__}")
     camera = evaluate_camera(spec.camera, spec.clip)
     effects = None
     if spec.audio is None:

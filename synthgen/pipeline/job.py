@@ -35,7 +35,7 @@ from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.shard import ShardWriter, WriteSettings
 from synthgen.dataset.store import CONFIG_HASH_DIGITS, LOGS_DIR, DatasetStore, ShardRecord
 from synthgen.describe.spec import clip_id as spec_clip_id
-from synthgen.errors import SynthgenError
+from synthgen.errors import ConfigError, SynthgenError
 from synthgen.fileio import atomic_write_text
 
 if TYPE_CHECKING:
@@ -316,9 +316,15 @@ def generate(cfg: GenerateConfig, *, progress: bool | IO[str] = True) -> JobSumm
     Clips render in a ``RenderWorker`` child process that is replaced every ``render.recycle_after``
     clips, so Blender's memory growth stays bounded however many clips one job renders.
     """
+    from synthgen.describe.config import GenerateConfig
     from synthgen.describe.sampling import sample_clip
     from synthgen.pipeline.clip import make_row
     from synthgen.render import RenderWorker
+
+    if not isinstance(cfg, GenerateConfig):
+        raise ConfigError(
+            f"cfg: expected a GenerateConfig (synthgen.load_generate_config), got {type(cfg).__name__}"
+        )
 
     # The recipe comes from the caller's own config, so its code may run (docs/security.md).
     with RenderWorker(recycle_after=cfg.render.recycle_after, trust_recipes=True) as worker:
