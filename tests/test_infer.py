@@ -193,6 +193,13 @@ def test_bad_input_is_refused_at_planning(dataset: Path, tmp_path: Path) -> None
         ConfigError, match="reference_downscale=1 differs from the LoRA's reference downscale factor 2"
     ):
         plan(settings_for(dataset, tmp_path, lora={"path": str(big)}))
+    upstream = tmp_path / "upstream.safetensors"
+    save_file(
+        {"diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 32)},
+        str(upstream),
+        metadata={"reference_spatial_scale_factor": "2"},
+    )
+    assert read_lora(str(upstream)).downscale() == 2
     with pytest.raises(ConfigError, match="not both"):
         settings_for(dataset, tmp_path, reference={"video": "x.mp4", "prompt": "p"})
 

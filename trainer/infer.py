@@ -67,8 +67,11 @@ class LoraInfo:
         return sorted(names)
 
     def downscale(self) -> int | None:
-        """``reference_downscale_factor`` from the metadata, None when absent."""
-        value = self.metadata.get("reference_downscale_factor")
+        """``reference_downscale_factor`` from the metadata (ltx-pipelines' key; ``reference_spatial_scale_factor``,
+        the same number under ltx-core's trainer name, when only that is present), None when absent."""
+        value = self.metadata.get(
+            "reference_downscale_factor", self.metadata.get("reference_spatial_scale_factor")
+        )
         if value is None:
             return None
         try:
