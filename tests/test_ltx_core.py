@@ -86,11 +86,14 @@ def linear_shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 @pytest.fixture(scope="module")
 def ltx_core_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ltx-core transformer saved in the layout of Lightricks' checkpoints (bfloat16, as shipped)."""
-    torch.manual_seed(0)
-    model = LTXModelConfigurator.from_config(TINY_LTX_CORE_CONFIG)
+    with torch.device("meta"):
+        model = LTXModelConfigurator.from_config(TINY_LTX_CORE_CONFIG)
     path = tmp_path_factory.mktemp("ltx_core") / "tiny-ltx-2.3.safetensors"
+    # Seeded values for every tensor: some ltx-core parameters start as torch.empty (uninitialised memory).
+    generator = torch.Generator().manual_seed(0)
     tensors = {
-        f"model.diffusion_model.{k}": v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()
+        f"model.diffusion_model.{k}": (torch.randn(v.shape, generator=generator) * 0.05).to(torch.bfloat16)
+        for k, v in model.state_dict().items()
     }
     save_file(tensors, str(path), metadata={"config": json.dumps(TINY_LTX_CORE_CONFIG)})
     return path
