@@ -1,20 +1,26 @@
-"""IC-LoRA training step of the LTX-2.3 transformer shape: s/step, peak memory, FLOPs and MFU.
+"""``synthgen-train``'s own training step at the LTX-2.3 shape: s/step and peak memory, one row per setting.
 
-Random bf16 weights (``model.preset=ltx-2.3-22b``), LoRA r=32 on the video attn1/attn2 q/k/v/out and ff,
-batch 1, 1024 text tokens, 84 audio tokens, target 768x768x81 with a full-size reference (12,672 video tokens)
-and a reference downscaled by 2 (7,920 tokens). Two configurations run side by side on the same model:
+Every row is the app's code path: the settings are ``conf/train.yaml`` composed with the row's Hydra
+overrides (``load_train_config``), the model, adapter, optimizer, checkpointing policy and compilation are
+set up by ``synthgen.trainer.train``'s own ``setup_runtime`` / ``setup_model`` / ``setup_adapter`` /
+``setup_training``, and each timed step is ``synthgen.trainer.train.train_step`` (sampling, IC batch, loss,
+backward, clipping, AdamW, schedule). Only the data is synthetic: two cached items of the chosen shape
+(random latents and text embeddings, all text tokens valid, a video-only job) stand in for a latent cache.
 
-- ``naive``: the obvious diffusers + peft loop (adapter via ``add_adapter``, every block checkpointed, text
-  mask passed to attention, plain AdamW);
-- ``optimised``: bf16 adapter weights, fused AdamW, no text mask when every text token is valid, blocks
-  compiled with ``torch.compile``, attention outputs kept in checkpointed blocks, and as many leading blocks
-  left un-checkpointed as the measured memory allows.
+Rows (``--rows``):
 
-MFU = 3 x forward FLOPs (``torch.utils.flop_counter.FlopCounterMode``, attention included, recompute excluded)
-/ median step time / bf16 8192^3 matmul rate measured in the same run.
+- ``default``: the app's defaults, no overrides;
+- ``plain``: the defaults as they were before the CUDA speed defaults (``train.compile=false
+  train.adapter_compute=float32``);
+- ``cpu_quick``: the ``train=cpu_quick`` preset (CPU only).
 
-Run on a GPU:  ``PYTHONPATH=. python benchmarks/train_step.py``
-CPU smoke run: ``python benchmarks/train_step.py --preset tiny --device cpu --steps 2 --warmup 1``
+Each row runs in its own process (fresh model, memory and compile caches) on random bf16 weights
+(``model=ltx-2.3-22b``): LoRA r=32 on the default targets, batch 1, 1024 text tokens, target 768x768x81 with
+a full-size reference (12,672 video tokens).
+
+GPU:  ``PYTHONPATH=. python benchmarks/train_step.py --json out.json``
+CPU smoke run: ``python benchmarks/train_step.py --model tiny --height 64 --width 64 --frames 9 \\
+--rows default,cpu_quick --steps 2 --warmup 1``
 """
 
 from __future__ import annotations
@@ -22,330 +28,182 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from synthgen.describe.compose import compose_packaged
-from synthgen.trainer.lora import lora_parameters, resolve_target_modules
-from synthgen.trainer.model import load_model
-from synthgen.trainer.speed import configure_speed
-from synthgen.trainer.step import Conditioning, ic_loss
+from synthgen.trainer.cache import CachedItem
+from synthgen.trainer.config import load_train_config
+from synthgen.trainer.ic import audio_num_latent_frames
+from synthgen.trainer.train import (
+    OutputPaths,
+    free_encoders,
+    setup_adapter,
+    setup_model,
+    setup_runtime,
+    setup_training,
+    train_step,
+)
 
-
-@dataclass
-class Case:
-    """One input size: target and reference latent shapes."""
-
-    name: str
-    target_shape: tuple[int, int, int, int, int]
-    reference_shape: tuple[int, int, int, int, int]
-    downscale: int
-
-    @property
-    def tokens(self) -> int:
-        t, r = self.target_shape, self.reference_shape
-        return t[2] * t[3] * t[4] + r[2] * r[3] * r[4]
-
-    def loss(
-        self,
-        transformer: torch.nn.Module,
-        target: torch.Tensor,
-        reference: torch.Tensor,
-        cond: Conditioning,
-        generator: torch.Generator,
-    ) -> torch.Tensor:
-        """The IC-LoRA loss of one step on this case's inputs (24 fps, no temporal reference factor)."""
-        return ic_loss(
-            transformer,
-            target,
-            reference,
-            cond,
-            fps=24.0,
-            reference_downscale=self.downscale,
-            reference_temporal_factor=1,
-            generator=generator,
-        )
+ROWS: dict[str, list[str]] = {
+    "default": [],
+    "plain": ["train.compile=false", "train.adapter_compute=float32"],
+    "cpu_quick": ["train=cpu_quick"],
+}
 
 
-def matmul_rate_tflops(device: torch.device, size: int = 8192, repeats: int = 20) -> float:
-    """Median bf16 ``size^3`` matmul rate on random data, TFLOP/s (the MFU denominator)."""
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        a @ b
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return 2 * size**3 / statistics.median(times) / 1e12
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def make_inputs(
-    case: Case, args: argparse.Namespace, channels: int, text_dims: tuple[int, int], device: torch.device
-):
-    generator = torch.Generator(device=device).manual_seed(0)
-    target = torch.randn(case.target_shape, generator=generator, device=device)
-    reference = torch.randn(case.reference_shape, generator=generator, device=device)
-    cond = Conditioning(
-        text=torch.randn(1, args.text_tokens, text_dims[0], generator=generator, device=device),
-        audio_text=torch.randn(1, args.text_tokens, text_dims[1], generator=generator, device=device),
-        text_mask=torch.ones(1, args.text_tokens, device=device),
-        audio_latents=torch.randn(
-            1, args.audio_tokens, args.audio_channels, generator=generator, device=device
-        ),
-        audio_is_reference=False,
+def synthetic_items(cfg: Any, args: argparse.Namespace, count: int = 2) -> list[CachedItem]:
+    """``count`` cache items of one shape: random latents, a full-size reference and all-valid text."""
+    generator = torch.Generator().manual_seed(0)
+    spatial, temporal = cfg.vae_scale_factors[1], cfg.vae_scale_factors[0]
+    shape = (
+        cfg.in_channels,
+        (args.frames - 1) // temporal + 1,
+        args.height // spatial,
+        args.width // spatial,
     )
-    return target, reference, cond
+    video_dim = cfg.num_attention_heads * cfg.attention_head_dim
+    audio_dim = cfg.audio_num_attention_heads * cfg.audio_attention_head_dim
+    fps = 24.0
+    items = []
+    for i in range(count):
+        items.append(
+            CachedItem(
+                clip_id=f"bench{i}",
+                bucket=f"{args.width}x{args.height}x{args.frames}",
+                fps=fps,
+                target=torch.randn(shape, generator=generator),
+                reference=torch.randn(shape, generator=generator),
+                audio=None,
+                audio_frames=audio_num_latent_frames(round(args.frames / fps * 16000), 16000),
+                text=torch.randn(args.text_tokens, video_dim, generator=generator),
+                audio_text=torch.randn(args.text_tokens, audio_dim, generator=generator),
+                text_mask=torch.ones(args.text_tokens),
+                reference_downscale=1,
+                reference_temporal_factor=1,
+                audio_is_reference=False,
+            )
+        )
+    return items
 
 
-def run_steps(
-    step: Callable[[], float], steps: int, warmup: int, device: torch.device
-) -> tuple[float, list[float], float]:
-    """Median seconds per step after ``warmup`` steps, all step times, peak GiB during the timed steps."""
-    for _ in range(warmup):
-        step()
-    sync(device)
+def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One row in this process: the app's setup from its config, then ``train_step`` timed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_train_config(
+            {"data": {"path": tmp}, "output_dir": tmp, "train": {"resume": False, "progress": False}},
+            overrides=[f"model={args.model}", *ROWS[name], *args.override],
+        )
+        runtime = setup_runtime(settings)
+        bundle = setup_model(settings, runtime)
+        free_encoders(bundle, runtime)
+        cfg: Any = bundle.transformer.config
+        items = synthetic_items(cfg, args)
+        transformer = setup_adapter(bundle.transformer, settings)
+        recipe = setup_training(
+            settings, runtime, transformer, bundle.model_id, "synthetic", items, OutputPaths(Path(tmp))
+        )
+        device = runtime.device
+        started = time.perf_counter()
+        for _ in range(args.warmup):
+            train_step(recipe)
+        _sync(device)
+        warmup_s = time.perf_counter() - started
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        times, losses = [], []
+        for _ in range(args.steps):
+            start = time.perf_counter()
+            loss, _ = train_step(recipe)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+            losses.append(loss)
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    t = settings.train
+    return {
+        "row": name,
+        "overrides": ROWS[name] + list(args.override),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "tokens": 2 * items[0].target[0].numel(),
+        "s_per_step": statistics.median(times),
+        "step_times_s": times,
+        "warmup_s": warmup_s,
+        "peak_gib": peak,
+        "losses": losses,
+        "settings": {
+            "compile": t.compile,
+            "adapter_compute": t.adapter_compute,
+            "gradient_checkpointing": t.gradient_checkpointing,
+            "uncheckpointed_blocks": t.uncheckpointed_blocks,
+            "save_attention": t.save_attention,
+        },
+    }
+
+
+def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    return statistics.median(times), times, peak
+        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="ltx-2.3-22b", choices=["ltx-2.3-22b", "tiny"])
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--model", default="ltx-2.3-22b", choices=["ltx-2.3-22b", "tiny"])
+    parser.add_argument("--rows", default="default,plain", help=f"comma-separated, of {list(ROWS)}")
+    parser.add_argument("--override", action="append", default=[], help="extra Hydra override, every row")
     parser.add_argument("--height", type=int, default=768)
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--text-tokens", type=int, default=1024)
-    parser.add_argument("--audio-tokens", type=int, default=84)
-    parser.add_argument("--rank", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--variants", default="naive,optimised")
-    parser.add_argument("--cases", default="full,s2")
-    parser.add_argument("--uncheckpointed", type=int, default=-1, help="-1: choose from measured memory")
-    parser.add_argument("--memory-fraction", type=float, default=0.90)
-    parser.add_argument("--save-attention", type=int, default=1)
-    parser.add_argument("--compile", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", default="")
+    parser.add_argument("--one-row", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one_row:
+        print("ROW " + json.dumps(run_row(args.one_row, args)), flush=True)
+        return 0
 
-    device = torch.device(args.device)
-    on_gpu = device.type == "cuda"
-    dtype = torch.bfloat16 if on_gpu else torch.float32
-    rate = matmul_rate_tflops(device) if on_gpu else float("nan")
-    gpu_name = torch.cuda.get_device_name(device) if on_gpu else "cpu"
-    print(
-        f"device: {gpu_name}; torch {torch.__version__}; bf16 8192^3 matmul: {rate:.0f} TFLOP/s", flush=True
-    )
-
-    bundle = load_model(args.preset, device=device, dtype=dtype)
-    transformer: Any = bundle.transformer
-    transformer.train()
-    cfg = transformer.config
-    channels = cfg.in_channels
-    args.audio_channels = cfg.audio_in_channels
-    text_dims = (
-        cfg.num_attention_heads * cfg.attention_head_dim,
-        cfg.audio_num_attention_heads * cfg.audio_attention_head_dim,
-    )
-    params_b = sum(p.numel() for p in transformer.parameters()) / 1e9
-    print(f"transformer: {params_b:.2f} B parameters, {cfg.num_layers} blocks", flush=True)
-
-    # The obvious diffusers path: add_adapter with a peft LoraConfig.
-    from peft import LoraConfig
-
-    # The targets users train: lora.target_modules of the packaged conf/train.yaml.
-    targets = resolve_target_modules(transformer, list(compose_packaged("train").lora.target_modules))
-    transformer.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank, target_modules=targets))
-    lora_dtype = {p.dtype for p in lora_parameters(transformer)}
-    print(f"LoRA: rank {args.rank}, {len(targets)} modules, peft default dtype {lora_dtype}", flush=True)
-
-    spatial = cfg.vae_scale_factors[1]
-    lat_f = (args.frames - 1) // cfg.vae_scale_factors[0] + 1
-    lat_h, lat_w = args.height // spatial, args.width // spatial
-    cases = {
-        "full": Case(
-            "full-size reference", (1, channels, lat_f, lat_h, lat_w), (1, channels, lat_f, lat_h, lat_w), 1
-        ),
-        "s2": Case(
-            "reference s=2",
-            (1, channels, lat_f, lat_h, lat_w),
-            (1, channels, lat_f, lat_h // 2, lat_w // 2),
-            2,
-        ),
-    }
-    selected = [cases[name] for name in args.cases.split(",")]
-
-    # Model FLOPs: one forward counted op by op (no recompute), times 3 for forward + backward.
-    flops: dict[str, float] = {}
-    for case in selected:
-        target, reference, cond = make_inputs(case, args, channels, text_dims, device)
-        generator = torch.Generator(device=device).manual_seed(1)
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            case.loss(transformer, target, reference, cond, generator)
-        flops[case.name] = 3.0 * counter.get_total_flops()
-        del target, reference, cond
-    results: list[dict[str, Any]] = []
-
-    def measure(variant: str, case: Case, drop_mask: bool, fused: bool) -> None:
-        target, reference, cond = make_inputs(case, args, channels, text_dims, device)
-        if drop_mask and bool(cond.text_mask is not None and cond.text_mask.all()):
-            cond.text_mask = None
-        params = lora_parameters(transformer)
-        optimizer = (
-            torch.optim.AdamW(params, lr=1e-4, fused=True) if fused else torch.optim.AdamW(params, lr=1e-4)
-        )
-        generator = torch.Generator(device=device).manual_seed(2)
-
-        def step() -> float:
-            optimizer.zero_grad(set_to_none=True)
-            loss = case.loss(transformer, target, reference, cond, generator)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            return float(loss.detach())
-
-        try:
-            median_s, times, peak = run_steps(step, args.steps, args.warmup, device)
-        except torch.OutOfMemoryError:
-            print(f"{variant:10s} {case.name:20s} out of memory", flush=True)
-            results.append({"variant": variant, "case": case.name, "oom": True})
-            optimizer.zero_grad(set_to_none=True)
-            torch.cuda.empty_cache()
-            return
-        mfu = flops[case.name] / median_s / (rate * 1e12) if on_gpu else float("nan")
-        row = {
-            "variant": variant,
-            "case": case.name,
-            "tokens": case.tokens,
-            "s_per_step": median_s,
-            "step_times_s": times,
-            "peak_gib": peak,
-            "flops": flops[case.name],
-            "mfu": mfu,
-            "matmul_tflops": rate,
-            "device": gpu_name,
-        }
-        results.append(row)
-        print(
-            f"{variant:10s} {case.name:20s} tokens {case.tokens:6d}  {median_s:7.3f} s/step  "
-            f"peak {peak:5.1f} GiB  {flops[case.name] / 1e12:7.1f} TFLOP/step  MFU {mfu:6.1%}",
-            flush=True,
-        )
-        optimizer.zero_grad(set_to_none=True)
-
-    variants = args.variants.split(",")
-    if "naive" in variants:
-        transformer.enable_gradient_checkpointing()
-        for case in selected:
-            measure("naive", case, drop_mask=False, fused=False)
-    if "optimised" in variants:
-        for param in lora_parameters(transformer):
-            param.data = param.data.to(dtype)
-        policy = configure_speed(
-            transformer,
-            gradient_checkpointing=True,
-            uncheckpointed_blocks=0,
-            save_attention=bool(args.save_attention),
-            compile_blocks=bool(args.compile),
-        )
-        assert policy is not None
-        for case in selected:
-            keep = args.uncheckpointed
-            if keep < 0 and on_gpu:
-                keep = choose_uncheckpointed(transformer, policy, case, args, channels, text_dims, device)
-            policy.uncheckpointed_blocks = max(keep, 0)
-            print(
-                f"optimised  {case.name}: {policy.uncheckpointed_blocks} of {cfg.num_layers} blocks "
-                "un-checkpointed",
-                flush=True,
-            )
-            measure("optimised", case, drop_mask=True, fused=on_gpu)
-
-    print("\nvariant    case                   tokens   s/step  peak GiB   MFU")
+    results = []
+    for name in args.rows.split(","):
+        if name not in ROWS:
+            parser.error(f"--rows: {name!r} is not one of {list(ROWS)}")
+        results.append(_row_in_subprocess(name, argv if argv is not None else sys.argv[1:]))
+    print(f"\n{'row':10s} {'s/step':>8s} {'peak GiB':>9s}  overrides")
     for row in results:
-        if row.get("oom"):
-            print(f"{row['variant']:10s} {row['case']:20s}   out of memory")
+        if "error" in row:
+            print(f"{row['row']:10s} failed: {row['error']}")
             continue
         print(
-            f"{row['variant']:10s} {row['case']:20s} {row['tokens']:7d} {row['s_per_step']:8.3f} "
-            f"{row['peak_gib']:9.1f} {row['mfu']:6.1%}"
+            f"{row['row']:10s} {row['s_per_step']:8.3f} {row['peak_gib']:9.1f}  {' '.join(row['overrides'])}"
         )
-    by_key = {(r["variant"], r["case"]): r for r in results if not r.get("oom")}
-    for case in selected:
-        naive, fast = by_key.get(("naive", case.name)), by_key.get(("optimised", case.name))
-        if naive and fast:
-            print(
-                f"speed-up {case.name}: {naive['s_per_step'] / fast['s_per_step']:.2f}x "
-                f"(MFU {naive['mfu']:.1%} -> {fast['mfu']:.1%})"
-            )
+    timed = {r["row"]: r for r in results if "error" not in r}
+    if "default" in timed and "plain" in timed:
+        ratio = timed["plain"]["s_per_step"] / timed["default"]["s_per_step"]
+        print(f"default vs plain: {ratio:.2f}x")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=1)
     return 0
 
 
-def choose_uncheckpointed(
-    transformer: Any,
-    policy: Any,
-    case: Case,
-    args: argparse.Namespace,
-    channels: int,
-    text_dims: tuple[int, int],
-    device: torch.device,
-    probe: int = 2,
-) -> int:
-    """Leading blocks to leave un-checkpointed: measure peak memory with 0 and ``probe`` of them, extrapolate."""
-    target, reference, cond = make_inputs(case, args, channels, text_dims, device)
-    cond.text_mask = None
-    generator = torch.Generator(device=device).manual_seed(3)
-    peaks = []
-    for keep in (0, probe):
-        policy.uncheckpointed_blocks = keep
-        torch.cuda.reset_peak_memory_stats(device)
-        loss = case.loss(transformer, target, reference, cond, generator)
-        loss.backward()
-        for param in lora_parameters(transformer):
-            param.grad = None
-        sync(device)
-        peaks.append(torch.cuda.max_memory_allocated(device))
-    per_block = max((peaks[1] - peaks[0]) / probe, 1.0)
-    budget = args.memory_fraction * torch.cuda.get_device_properties(device).total_memory - peaks[0]
-    # Optimizer state and allocator fragmentation need room beyond the probe's peak.
-    keep = int(budget // per_block)
-    print(
-        f"memory probe {case.name}: peak {peaks[0] / 2**30:.1f} GiB all checkpointed, "
-        f"{per_block / 2**30:.2f} GiB per un-checkpointed block",
-        flush=True,
-    )
-    return max(0, min(keep, transformer.config.num_layers))
+def _row_in_subprocess(name: str, argv: list[str]) -> dict[str, Any]:
+    """Run one row in a fresh interpreter; its result is the line starting with ``ROW``."""
+    command = [sys.executable, __file__, *argv, "--one-row", name]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("ROW "):
+            return dict(json.loads(line[4:]))
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    print(done.stderr[-3000:], file=sys.stderr)
+    return {"row": name, "error": tail}
 
 
 if __name__ == "__main__":

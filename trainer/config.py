@@ -185,7 +185,21 @@ class TrainSettings(_Settings):
     gradient_checkpointing: bool = Field(description="recompute block activations in the backward pass")
     uncheckpointed_blocks: int = Field(ge=0, description="leading blocks that keep their activations")
     save_attention: bool = Field(description="checkpointed blocks keep attention outputs (no recompute)")
-    compile: bool = Field(description="torch.compile each transformer block (GPU)")
+    compile: bool | Literal["auto"] = Field(
+        description="torch.compile each transformer block; auto = on CUDA only"
+    )
+    adapter_compute: Literal["auto", "float32", "bfloat16"] = Field(
+        description="LoRA matmul precision (weights stay float32 in the optimizer); auto = bfloat16 on CUDA"
+    )
+    timestep_sampler: Literal["shifted_logit_normal", "ltx_trainer"] = Field(
+        description="sigma draw: ours, or ltx-trainer's stretched shifted logit-normal with 10 % uniform"
+    )
+    loss_average: Literal["tokens", "per_sample"] = Field(
+        description="mean over all counted tokens of the batch, or per sample then over samples (ltx-trainer)"
+    )
+    reference_dropout_p: float = Field(
+        ge=0.0, le=1.0, description="probability that a step trains without its reference (0 = never)"
+    )
     checkpoint_every: int = Field(ge=1, description="write checkpoints/last.safetensors every N steps")
     log_every: int = Field(ge=1, description="write TensorBoard scalars every N steps")
     resume: bool = Field(description="continue from output_dir/checkpoints/last.safetensors when it exists")

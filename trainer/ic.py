@@ -109,6 +109,44 @@ def shifted_logit_normal(
     return torch.sigmoid(timestep_shift(num_tokens) + std * normal)
 
 
+# ltx-trainer's stretch bounds: the 0.5th and 99.9th percentiles of the standard normal.
+_LOW_PERCENTILE, _HIGH_PERCENTILE = -2.5758, 3.0902
+TIMESTEP_SAMPLERS = ("shifted_logit_normal", "ltx_trainer")
+
+
+def ltx_trainer_sigma(
+    batch_size: int,
+    num_tokens: int,
+    generator: torch.Generator,
+    *,
+    std: float = 1.0,
+    eps: float = 1e-3,
+    uniform_p: float = 0.1,
+) -> torch.Tensor:
+    """ltx-trainer's ``ShiftedLogitNormalTimestepSampler``: the shifted logit-normal stretched so its 0.5th..99.9th
+    percentiles cover [0, 1] (values below ``eps`` reflected around it), replaced by ``U(eps, 1)`` with
+    probability ``uniform_p`` so long sequences still see low noise levels."""
+    mu = timestep_shift(num_tokens)
+    device = generator.device
+    raw = torch.sigmoid(torch.randn(batch_size, generator=generator, device=device) * std + mu)
+    low = torch.sigmoid(torch.tensor(mu + _LOW_PERCENTILE * std, device=device))
+    high = torch.sigmoid(torch.tensor(mu + _HIGH_PERCENTILE * std, device=device))
+    stretched = (raw - low) / (high - low)
+    stretched = torch.where(stretched >= eps, stretched, 2 * eps - stretched).clamp(0.0, 1.0)
+    uniform = (1 - eps) * torch.rand(batch_size, generator=generator, device=device) + eps
+    pick = torch.rand(batch_size, generator=generator, device=device)
+    return torch.where(pick > uniform_p, stretched, uniform)
+
+
+def draw_sigma(sampler: str, batch_size: int, num_tokens: int, generator: torch.Generator) -> torch.Tensor:
+    """``sigma`` ``[B]`` from ``train.timestep_sampler`` (one of :data:`TIMESTEP_SAMPLERS`)."""
+    if sampler == "ltx_trainer":
+        return ltx_trainer_sigma(batch_size, num_tokens, generator)
+    if sampler == "shifted_logit_normal":
+        return shifted_logit_normal(batch_size, num_tokens, generator)
+    raise ValueError(f"timestep sampler {sampler!r}: not one of {TIMESTEP_SAMPLERS}")
+
+
 @dataclass
 class ICBatch:
     """One forward's inputs for the transformer and what the loss needs.
@@ -139,19 +177,20 @@ def build_ic_batch(
     first_frame_conditioning_p: float = 0.1,
     sigma: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
+    sampler: str = "shifted_logit_normal",
 ) -> ICBatch:
     """Noise the target, append the clean reference and lay out per-token timesteps and positions.
 
     ``target_latents`` ``[B, C, F, H, W]``; ``reference_latents`` ``[B, C, F', H/s, W/s]`` or None (audio-only
     references). ``sigma`` ``[B]`` and ``noise`` (like ``target_latents``) may be given for fixed evaluation;
-    otherwise they are drawn from ``generator``. With probability ``first_frame_conditioning_p`` a sample's
+    otherwise they are drawn from ``generator`` (``sigma`` by ``sampler``, see :func:`draw_sigma`). With probability ``first_frame_conditioning_p`` a sample's
     first latent frame is left clean (sigma 0) and excluded from the loss, as LTX's trainer does.
     """
     batch, _, frames, height, width = target_latents.shape
     device = target_latents.device
     num_target = frames * height * width
     if sigma is None:
-        sigma = shifted_logit_normal(batch, num_target, generator)
+        sigma = draw_sigma(sampler, batch, num_target, generator)
     sigma = sigma.to(device=device, dtype=torch.float32)
     if noise is None:
         noise = torch.randn(
@@ -204,12 +243,18 @@ def build_ic_batch(
     )
 
 
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_mse(
+    prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, per_sample: bool = False
+) -> torch.Tensor:
     """Mean squared error over the tokens where ``mask`` is 1 (``[B, N, C]``, ``[B, N, C]``, ``[B, N]``).
 
     The mean is per element of the counted tokens, so the value does not depend on how many are masked out.
+    ``per_sample``: each sample's mean first, then the mean over samples (ltx-trainer's averaging), so a
+    sample with a clean first frame weighs as much as one without.
     """
     squared = (prediction.float() - target.float()).pow(2).mean(dim=-1)
+    if per_sample:
+        return ((squared * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)).mean()
     count = mask.sum().clamp(min=1.0)
     return (squared * mask).sum() / count
 

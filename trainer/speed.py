@@ -73,3 +73,18 @@ def configure_speed(
     if compile_blocks:
         transformer.compile_repeated_blocks(dynamic=False)
     return policy
+
+
+def resolve_auto(value: bool | str, device: torch.device) -> bool:
+    """A ``true | false | auto`` setting: ``auto`` is on for CUDA devices only (CPU keeps the plain path)."""
+    if value == "auto":
+        return device.type == "cuda"
+    return bool(value)
+
+
+def adapter_autocast(setting: str, device: torch.device) -> Any:
+    """The context for one forward/backward: bfloat16 autocast when ``train.adapter_compute`` asks for it
+    (``auto`` = on CUDA). The LoRA weights, their gradients and AdamW's state stay float32 (master weights);
+    only the matmuls run in bfloat16, as the frozen base already does."""
+    enabled = setting == "bfloat16" or (setting == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

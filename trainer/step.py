@@ -78,8 +78,11 @@ def ic_loss(
     first_frame_conditioning_p: float = 0.0,
     sigma: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
+    sampler: str = "shifted_logit_normal",
+    per_sample: bool = False,
 ) -> torch.Tensor:
-    """Masked velocity MSE of one IC step (see :func:`synthgen.trainer.ic.build_ic_batch`)."""
+    """Masked velocity MSE of one IC step (see :func:`synthgen.trainer.ic.build_ic_batch`; ``sampler`` and
+    ``per_sample`` are ``train.timestep_sampler`` and ``train.loss_average == "per_sample"``)."""
     batch = build_ic_batch(
         target_latents,
         reference_latents,
@@ -90,6 +93,7 @@ def ic_loss(
         first_frame_conditioning_p=first_frame_conditioning_p,
         sigma=sigma,
         noise=noise,
+        sampler=sampler,
     )
     prediction = predict(transformer, batch, cond, fps=fps)
-    return masked_mse(prediction, batch.velocity, batch.loss_mask)
+    return masked_mse(prediction, batch.velocity, batch.loss_mask, per_sample=per_sample)

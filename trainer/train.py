@@ -48,7 +48,7 @@ from .lora import (
     save_lora,
 )
 from .model import ModelBundle, load_model
-from .speed import configure_speed
+from .speed import adapter_autocast, configure_speed, resolve_auto
 from .step import ic_loss
 
 
@@ -302,7 +302,7 @@ def setup_training(
         gradient_checkpointing=t.gradient_checkpointing,
         uncheckpointed_blocks=t.uncheckpointed_blocks,
         save_attention=t.save_attention,
-        compile_blocks=t.compile,
+        compile_blocks=resolve_auto(t.compile, runtime.device),
     )
     transformer.train()
     config: Any = transformer.config
@@ -454,17 +454,20 @@ def train_step(recipe: Recipe) -> tuple[float, float]:
     total = 0.0
     for _ in range(t.grad_accum):
         batch = sample_batch(recipe.train_items, recipe.groups, t.batch_size, state.rng)
-        loss = ic_loss(
-            recipe.model,
-            torch.stack([it.target for it in batch]).to(device),
-            _stack_references(batch, device),
-            conditioning_for(batch, device, state.generator, recipe.audio_channels),
-            fps=float(batch[0].fps),
-            reference_downscale=batch[0].reference_downscale,
-            reference_temporal_factor=batch[0].reference_temporal_factor,
-            generator=state.generator,
-            first_frame_conditioning_p=t.first_frame_conditioning_p,
-        )
+        with adapter_autocast(t.adapter_compute, device):
+            loss = ic_loss(
+                recipe.model,
+                torch.stack([it.target for it in batch]).to(device),
+                _drop_reference(_stack_references(batch, device), t.reference_dropout_p, state.generator),
+                conditioning_for(batch, device, state.generator, recipe.audio_channels),
+                fps=float(batch[0].fps),
+                reference_downscale=batch[0].reference_downscale,
+                reference_temporal_factor=batch[0].reference_temporal_factor,
+                generator=state.generator,
+                first_frame_conditioning_p=t.first_frame_conditioning_p,
+                sampler=t.timestep_sampler,
+                per_sample=t.loss_average == "per_sample",
+            )
         scaled = loss / t.grad_accum
         if recipe.runtime.accelerator is not None:
             recipe.runtime.accelerator.backward(scaled)
@@ -484,6 +487,17 @@ def train_step(recipe: Recipe) -> tuple[float, float]:
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
     return total, grad_norm
+
+
+def _drop_reference(
+    reference: torch.Tensor | None, probability: float, generator: torch.Generator
+) -> torch.Tensor | None:
+    """``train.reference_dropout_p``: the micro-batch trains without its video reference with this probability
+    (drawn only when > 0, so runs without dropout keep their random streams)."""
+    if reference is None or probability <= 0.0:
+        return reference
+    draw = float(torch.rand(1, generator=generator, device=generator.device))
+    return None if draw < probability else reference
 
 
 def _stack_references(batch: list[CachedItem], device: torch.device) -> torch.Tensor | None:
@@ -562,9 +576,6 @@ def save_outputs(recipe: Recipe, report: dict[str, Any]) -> bool:
         **({"init_from": Path(init_from).name} if init_from is not None else {}),
         "reference_downscale_factor": first.reference_downscale,
         "reference_temporal_factor": first.reference_temporal_factor,
-        # The names ltx-trainer writes and ltx-pipelines reads (one factor per dataset: cache.check_same_factors).
-        "reference_spatial_scale_factor": first.reference_downscale,
-        "reference_temporal_scale_factor": first.reference_temporal_factor,
         # The names ltx-trainer writes and ltx-pipelines reads (one factor per dataset: cache.check_same_factors).
         "reference_spatial_scale_factor": first.reference_downscale,
         "reference_temporal_scale_factor": first.reference_temporal_factor,
