@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from synthgen.scenes import BUILTIN_RECIPES
 
 from synthgen.describe.sampling import sample_clip
 from synthgen.describe.spec import (
@@ -25,6 +24,7 @@ from synthgen.errors import RenderError
 from synthgen.labels.compute import compute_labels
 from synthgen.render import PointTracks, RenderedClip, RenderWorker, render_clip
 from synthgen.render.animate import POSE_TOLERANCE
+from synthgen.scenes import BUILTIN_RECIPES
 from tests.conftest import clip_settings, render_spec, tiny_config
 
 pytestmark = pytest.mark.blender
@@ -373,7 +373,7 @@ def _write_recipe(tmp_path: Path, body: str) -> str:
 def test_recipe_build_hook_that_raises_gives_one_line_render_error(tmp_path: Path) -> None:
     recipe = _write_recipe(tmp_path, "    raise KeyError('no such prop')")
     with pytest.raises(RenderError) as info:
-        render_clip(tiny_spec(MOVING_SCENE[:1], scene=recipe))
+        render_clip(tiny_spec(MOVING_SCENE[:1], scene=recipe), trust_recipes=True)
     message = str(info.value)
     assert "\n" not in message and "my_recipe.py" in message and "KeyError" in message
 
@@ -382,7 +382,24 @@ def test_pose_check_catches_a_hook_that_moves_a_labelled_object(tmp_path: Path) 
     body = "    con = builder.objects[1].constraints.new('LIMIT_LOCATION')\n    con.use_max_z = True\n    con.max_z = 0.1"
     recipe = _write_recipe(tmp_path, body)
     with pytest.raises(RenderError, match="pose check"):
-        render_clip(tiny_spec(MOVING_SCENE[:1], scene=recipe))
+        render_clip(tiny_spec(MOVING_SCENE[:1], scene=recipe), trust_recipes=True)
+
+
+def test_a_spec_naming_a_recipe_file_runs_no_code_unless_the_caller_trusts_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    recipe = _write_recipe(tmp_path, f"    open({str(marker)!r}, 'w').close()")
+    (tmp_path / "module_body.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    spec = tiny_spec(MOVING_SCENE[:1], scene=recipe)
+    for untrusted in (spec, spec.model_copy(update={"scene": "module_body:sample"})):
+        with pytest.raises(RenderError, match=r"not a built-in recipe.*trust_recipes=True") as info:
+            render_clip(untrusted)
+        assert "\n" not in str(info.value)
+    with pytest.raises(RenderError, match="not a built-in recipe"):
+        with RenderWorker(recycle_after=1) as worker:
+            worker.render(spec)
+    assert not marker.exists()
+    render_clip(spec, trust_recipes=True)
+    assert marker.exists()
 
 
 def test_unavailable_gpu_device_raises_render_error_naming_engine() -> None:

@@ -10,8 +10,6 @@ boundary works with ``GenerateConfig`` and never sees raw YAML.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +37,7 @@ from synthgen.describe.spec import (
     clip_rng,
 )
 from synthgen.errors import ConfigError, config_error_from_validation
-from synthgen.fileio import SAFE_NAME_PATTERN
+from synthgen.fileio import SAFE_NAME_PATTERN, json_sha256
 from synthgen.scenes import SceneContext, get_recipe
 
 Range = tuple[float, float]
@@ -277,8 +275,7 @@ class GenerateConfig(_Config):
         payload = self.model_dump(
             mode="json", exclude={"job": True, "output_dir": True, "fail_fast": True, "overwrite": True}
         )
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return json_sha256(payload)
 
 
 def load_generate_config(
