@@ -7,6 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from synthgen.describe.spec import ColorRGB, LightSpec, MaterialSpec, TextureKind, Vec3, WorldSpec
+from synthgen.errors import ConfigError
+
+from . import SceneContext
+from .environment import BUILTIN, list_hdris
 
 TEXTURES: tuple[TextureKind, ...] = ("none", "noise", "voronoi", "checker", "wave", "brick")
 
@@ -103,3 +107,33 @@ def random_world(rng: np.random.Generator, sky_probability: float) -> WorldSpec:
 def resting_height_m(size_m: float, scale_z: float = 1.0) -> float:
     """Z of a unit-bounding-size primitive's centre when it rests on the ground (z = 0)."""
     return 0.5 * size_m * scale_z
+
+
+def with_hdri(rng: np.random.Generator, ctx: SceneContext, world: WorldSpec) -> WorldSpec:
+    """``world`` lit by an environment map from ``scene.params.hdri_dir`` with ``hdri_probability``.
+
+    The map, its rotation and ``hdri_strength`` [low, high] are drawn from the clip's ``rng``; with the
+    probability at 0 nothing is drawn, so clips sampled before HDRIs existed keep their exact specs. A
+    user folder is listed (and refused when bad) even then, so a typo fails at config load.
+    """
+    hdri_dir = ctx.param("hdri_dir", BUILTIN)
+    if not isinstance(hdri_dir, str) or not hdri_dir:
+        raise ConfigError(f"scene.params.hdri_dir={hdri_dir!r}: must be 'builtin' or a folder path")
+    probability = ctx.probability("hdri_probability", 0.0)
+    strength_low, strength_high = ctx.float_range("hdri_strength", (0.5, 1.5))
+    if probability == 0.0 and hdri_dir == BUILTIN:
+        return world
+    hdris = list_hdris(hdri_dir)
+    if probability == 0.0 or not rng.uniform() < probability:
+        return world
+    chosen = hdris[int(rng.integers(len(hdris)))]
+    fields = world.model_dump()
+    fields.update(
+        background="hdri",
+        hdri_dir=hdri_dir,
+        hdri_file=chosen.name,
+        hdri_sha256=chosen.sha256,
+        hdri_rotation_deg=float(rng.uniform(0.0, 360.0)),
+        strength=float(rng.uniform(strength_low, strength_high)),
+    )
+    return WorldSpec(**fields)

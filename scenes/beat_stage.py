@@ -1,7 +1,8 @@
 """``beat_stage``: a row of objects on a dark stage that bounce, pulse or flash to the music.
 
 Objects stand still in the description; the audio bindings (``audio.bindings``) move them, so every
-motion event is on the labelled beat grid. Parameters: ``num_objects`` [low, high], ``emissive_probability``.
+motion event is on the labelled beat grid. Parameters: ``num_objects`` [low, high], ``emissive_probability``,
+and the environment-map ones (``hdri_dir``, ``hdri_probability``, ``hdri_strength``; see ``appearance.with_hdri``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 from synthgen.describe.spec import MaterialSpec, ObjectSpec, OrientationSpec, StaticPath, WorldSpec
 
 from . import SceneContext, SceneDescription
-from .appearance import random_color, random_lights, random_material, resting_height_m
+from .appearance import random_color, random_lights, random_material, resting_height_m, with_hdri
 
 PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus", "monkey")
 
@@ -56,5 +57,6 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
             secondary_color_rgb=random_color(rng, saturation=(0.0, 0.2)),
         ),
     )
+    world = with_hdri(rng, ctx, world)
     radius = max(1.5, count * spacing / 2.0 + 0.5)
     return SceneDescription(tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=radius)

@@ -2,7 +2,8 @@
 landscape.
 
 Nothing moves; the camera does. Every prop is tracked so camera-motion datasets carry dense static tracks.
-Parameters: ``layout`` ('room', 'landscape' or 'any'), ``num_props`` [low, high], ``sky_probability``.
+Parameters: ``layout`` ('room', 'landscape' or 'any'), ``num_props`` [low, high], ``sky_probability``,
+and the environment-map ones (``hdri_dir``, ``hdri_probability``, ``hdri_strength``; see ``appearance.with_hdri``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from synthgen.describe.spec import ObjectSpec, OrientationSpec, StaticPath
 from synthgen.errors import ConfigError
 
 from . import SceneContext, SceneDescription
-from .appearance import random_lights, random_material, random_world, resting_height_m
+from .appearance import random_lights, random_material, random_world, resting_height_m, with_hdri
 
 STAGE_RADIUS_M = 2.5
 PROP_SPREAD_M = 5.0
@@ -86,7 +87,7 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
         )
     stage = (0.0, 0.0, 1.0)
     lights = random_lights(rng, int(rng.integers(1, 3)), stage)
-    world = random_world(rng, sky_probability)
+    world = with_hdri(rng, ctx, random_world(rng, sky_probability))
     return SceneDescription(
         tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=STAGE_RADIUS_M
     )

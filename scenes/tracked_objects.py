@@ -2,7 +2,8 @@
 
 Parameters (``scene.params``): ``num_objects`` [low, high] (default [1, 4]), ``primitives`` (list),
 ``size_m`` [low, high], ``sky_probability``, ``num_lights`` [low, high], ``assets_dir`` (folder of
-.glb/.gltf/.blend files used as extra shapes), ``asset_probability``.
+.glb/.gltf/.blend files used as extra shapes), ``asset_probability``, and the environment-map ones
+(``hdri_dir``, ``hdri_probability``, ``hdri_strength``; see ``appearance.with_hdri``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from synthgen.describe.spec import ObjectSpec, OrientationSpec, StaticPath
 from synthgen.errors import ConfigError
 
 from . import SceneContext, SceneDescription
-from .appearance import random_lights, random_material, random_world, resting_height_m
+from .appearance import random_lights, random_material, random_world, resting_height_m, with_hdri
 
 PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus", "monkey")
 ASSET_SUFFIXES = (".glb", ".gltf", ".blend")
@@ -68,5 +69,5 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
         )
     stage = (0.0, 0.0, 0.5)
     lights = random_lights(rng, int(rng.integers(num_lights_low, num_lights_high + 1)), stage)
-    world = random_world(rng, sky_probability)
+    world = with_hdri(rng, ctx, random_world(rng, sky_probability))
     return SceneDescription(tuple(objects), lights, world, stage_center_m=stage, stage_radius_m=2.5)

@@ -365,9 +365,9 @@ class LightSpec(Frozen):
 
 
 class WorldSpec(Frozen):
-    """Background (procedural sky or plain colour) and the ground plane."""
+    """Background (procedural sky, plain colour or HDR environment map) and the ground plane."""
 
-    background: Literal["sky", "plain"] = "plain"
+    background: Literal["sky", "plain", "hdri"] = "plain"
     sky_type: Literal["SINGLE_SCATTERING", "MULTIPLE_SCATTERING", "PREETHAM", "HOSEK_WILKIE"] = (
         "MULTIPLE_SCATTERING"
     )
@@ -378,6 +378,27 @@ class WorldSpec(Frozen):
     ground: bool = True
     ground_size_m: float = Field(40.0, gt=0.0)
     ground_material: MaterialSpec = MaterialSpec(texture="checker", texture_scale=20.0)
+    hdri_dir: str | None = Field(
+        None, description="for background='hdri': 'builtin' (the bpy wheel's environments) or a folder"
+    )
+    hdri_file: str | None = Field(None, description="for background='hdri': the map's file name in hdri_dir")
+    hdri_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="sha256 of hdri_file, checked before rendering"
+    )
+    hdri_rotation_deg: float = Field(
+        0.0, ge=0.0, lt=360.0, description="environment turned about +Z, counter-clockwise seen from above"
+    )
+
+    @model_validator(mode="after")
+    def _hdri_fields(self) -> WorldSpec:
+        if self.background == "hdri" and not (self.hdri_dir and self.hdri_file and self.hdri_sha256):
+            raise ValueError("background='hdri' needs hdri_dir, hdri_file and hdri_sha256")
+        # The file name joins hdri_dir, so it must stay inside it.
+        if self.hdri_file is not None and (
+            self.hdri_file in ("", ".", "..") or "/" in self.hdri_file or "\\" in self.hdri_file
+        ):
+            raise ValueError(f"hdri_file={self.hdri_file!r} must be a bare file name")
+        return self
 
 
 # ------------------------------------------------------------------------------------------- audio

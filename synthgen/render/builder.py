@@ -18,6 +18,7 @@ from synthgen.describe.spec import ClipSpec, LightSpec, MaterialSpec, ObjectSpec
 from synthgen.errors import ConfigError, RenderError, clip_failure
 from synthgen.labels.geometry import blender_camera_settings, look_at_camera_to_world
 from synthgen.render._blender import import_bpy
+from synthgen.scenes.environment import resolve_hdri
 
 # Texture node type and the output socket that drives the base/secondary colour mix.
 TEXTURE_NODES: dict[str, tuple[str, str]] = {
@@ -285,6 +286,8 @@ class SceneBuilder:
             if hasattr(sky, "sun_disc"):
                 sky.sun_disc = False
             links.new(sky.outputs["Color"], background.inputs["Color"])
+        elif world.background == "hdri":
+            self.add_environment(world, nodes, links, background)
         else:
             background.inputs["Color"].default_value = (*world.background_rgb, 1.0)
         links.new(background.outputs["Background"], output.inputs["Surface"])
@@ -292,6 +295,20 @@ class SceneBuilder:
             material = self.make_material(world.ground_material, "ground_material")
             self.ground = self.add_mesh_object("ground", self.primitive_mesh("plane", "ground"), material)
             self.ground.scale = (world.ground_size_m, world.ground_size_m, 1.0)
+
+    def add_environment(self, world: WorldSpec, nodes: Any, links: Any, background: Any) -> None:
+        """Environment Texture -> Background, turned about +Z by a Mapping node; the file is checked
+        against the spec's sha256 first (DataError when it changed)."""
+        assert world.hdri_dir and world.hdri_file and world.hdri_sha256  # WorldSpec enforces these
+        path = resolve_hdri(world.hdri_dir, world.hdri_file, world.hdri_sha256)
+        coords = nodes.new("ShaderNodeTexCoord")
+        mapping = nodes.new("ShaderNodeMapping")
+        mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(world.hdri_rotation_deg))
+        environment = nodes.new("ShaderNodeTexEnvironment")
+        environment.image = self.bpy.data.images.load(str(path), check_existing=True)
+        links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+        links.new(mapping.outputs["Vector"], environment.inputs["Vector"])
+        links.new(environment.outputs["Color"], background.inputs["Color"])
 
     # -------------------------------------------------------------------------------- camera
 
