@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import synthgen.conf
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+import synthgen.conf
 from synthgen.audio import beat_grid, binding_effects, synthesize
 from synthgen.describe.config import load_generate_config
 from synthgen.describe.sampling import sample_clip

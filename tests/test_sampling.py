@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from synthgen.scenes import BUILTIN_RECIPES, get_recipe
 
 from synthgen.describe.sampling import sample_clip, sample_reference_scene
 from synthgen.describe.spec import StaticPath
 from synthgen.errors import ConfigError, RenderError
+from synthgen.scenes import BUILTIN_RECIPES, get_recipe
 from tests.conftest import tiny_config
 
 

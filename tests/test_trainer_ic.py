@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from synthgen.trainer import ic
 from synthgen.trainer.model import TINY_TRANSFORMER_CONFIG
 

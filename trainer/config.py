@@ -156,7 +156,9 @@ class ValidationSettings(_Settings):
     """``train.validation.*``: held-out clips generated and scored for adherence during training."""
 
     every: int = Field(ge=0, description="generate the held-out clips every N optimizer steps; 0 = off")
-    seed: int = Field(ge=0, le=MAX_SEED, description="noise seed; held-out clip i uses seed + i at every step")
+    seed: int = Field(
+        ge=0, le=MAX_SEED, description="noise seed; held-out clip i uses seed + i at every step"
+    )
     num_inference_steps: int = Field(ge=1, le=1000, description="denoising steps per validation video")
     guidance_scale: float = Field(ge=1.0, le=50.0, description="classifier-free guidance; 1 = off")
 
