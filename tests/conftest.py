@@ -10,10 +10,16 @@ import functools
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from synthgen.describe.config import GenerateConfig, load_generate_config
 from synthgen.describe.spec import ClipSettings, RenderSpec
 from synthgen.extras import installed_extras
+
+# Property tests check values, not speed: a wall-clock deadline only measures how loaded the machine is (the
+# first example of a test may also pay for composing the packaged config once).
+settings.register_profile("synthgen", deadline=None)
+settings.load_profile("synthgen")
 
 TINY_OVERRIDES: dict[str, Any] = {
     "dataset": {"name": "tiny", "seed": 0, "num_clips": 2},
