@@ -24,7 +24,7 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/synthgen-generate output_dir=outputs/demo
 	$(BIN)/synthgen validate outputs/demo
-	$(BIN)/synthgen preview outputs/demo --out outputs/demo/preview
+	$(BIN)/synthgen preview outputs/demo --out outputs/demo/preview --overwrite
 
 lint: install
 	$(BIN)/ruff check .
