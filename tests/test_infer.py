@@ -281,3 +281,64 @@ def test_file_names_built_from_clip_ids_stay_in_the_output_folder(tmp_path: Path
     for name in ("../escape.mp4", "/abs.mp4", "a/../../b.mp4"):
         with pytest.raises(DataError, match="not a relative path inside its folder"):
             output_path(tmp_path, name)
+
+
+def editor_json(frames: int = 9) -> str:
+    """Two tracks as ComfyUI's LTXVSparseTrackEditor writes them, drawn on a 128 x 128 image."""
+    tracks = [
+        [{"x": 20.0 + 8 * t, "y": 40.0} for t in range(frames)],
+        [{"x": 100.0, "y": 20.0 + 6 * t} for t in range(frames - 3)],
+    ]
+    return json.dumps([json.dumps(track) for track in tracks])
+
+
+@pytest.mark.parametrize("style", ["synthgen_tracks", "ltx_sparse_tracks"])
+def test_json_tracks_reference_generates_and_scores_against_the_tracks(tmp_path: Path, style: str) -> None:
+    from synthgen.controls import MotionTrackParams, editor_tracks_video, parse_editor_tracks
+
+    tracks = tmp_path / "drawn.json"
+    tracks.write_text(editor_json())
+    settings = load_infer_config(
+        {"output_dir": str(tmp_path / "out"), "data": {"path": None}, "infer": {"progress": False},
+         "reference": {"tracks": str(tracks), "style": style, "prompt": "Two balls.", "width": 64, "height": 64,
+                       "num_frames": 9, "tracks_size": [128, 128]}},
+        overrides=["infer=cpu_quick", "infer.num_inference_steps=1"],
+    )  # fmt: skip
+    (job,) = plan(settings).jobs
+    params = MotionTrackParams.model_validate(
+        {"style": style, "num_tracks": 64, "trail_length": 8, "point_radius_px": 2.0, "line_width_px": 1.0,
+         "background": "black", "dim_factor": 0.35}
+    )  # fmt: skip
+    want = editor_tracks_video(parse_editor_tracks(editor_json()), params, 64, 64, source_size=(128, 128))
+    assert job.reference is not None and np.array_equal(job.reference, want)
+    (clip,) = run_inference(settings)["clips"]
+    assert clip["clip_id"] == "drawn" and clip["prompt"] == "Two balls."
+    numbers = clip["adherence"]["metrics"]["motion_track"]
+    assert numbers["num_tracks"] == 2 and numbers["num_points"] == 8 + 5
+    assert decode_video((tmp_path / "out" / "drawn.mp4").read_bytes()).shape == (9, 64, 64, 3)
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["clips"][0]["adherence"] is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[{"x": 1, "y": 2}, ', "not JSON"),
+        ('[[{"x": 1}]]', "track 0 point 0"),
+        ("{}", "no track found"),
+    ],
+)
+def test_cli_malformed_json_tracks_is_one_line_exit_2_and_nothing_written(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    tracks = tmp_path / "bad.json"
+    tracks.write_text(text)
+    out = tmp_path / "out"
+    done = cli(
+        "infer=cpu_quick", "data.path=null", f"reference.tracks={tracks}", "reference.prompt=p",
+        "reference.width=64", "reference.height=64", "reference.num_frames=9", f"output_dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synthgen-infer: error: reference.tracks="), done.stderr
+    assert message in lines[0]
+    assert not out.exists() and not (tmp_path / "outputs").exists()

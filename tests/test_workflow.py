@@ -48,8 +48,8 @@ def test_every_doc_command_composes_with_its_app(tmp_path: Path) -> None:
     commands = doc_commands()
     programs = [argv[0] for argv in commands]
     assert programs == [
-        "synthgen-infer", "synthgen-generate", "synthgen", "synthgen", "synthgen-train", "synthgen-infer",
-        "synthgen-generate",
+        "synthgen-infer", "synthgen-generate", "synthgen-infer", "synthgen-infer", "synthgen-generate",
+        "synthgen", "synthgen", "synthgen-train", "synthgen-infer", "synthgen-generate",
     ]  # fmt: skip
     for argv in commands:
         prog, args = argv[0], argv[1:]
@@ -109,7 +109,7 @@ def test_doc_commands_run_on_tiny_settings(tmp_path: Path) -> None:
 
     data = tmp_path / "ds"
     write_dataset((labelled_row(i) for i in range(CLIPS)), data, num_clips=CLIPS)
-    stage1, _, check, lint, train, compare, _ = doc_commands()
+    stage1, _, _official, drawn, _, check, lint, train, compare, _ = doc_commands()
     quick = {"infer.num_inference_steps": "1", "infer.progress": "false"}
     run_app(["synthgen-train", *tiny(train[1:], **{
         "data.path": str(data), "data.buckets": "[64x64x9]", "data.eval_clips": "1",
@@ -128,3 +128,11 @@ def test_doc_commands_run_on_tiny_settings(tmp_path: Path) -> None:
         assert (tmp_path / name / "report.json").exists()
     for argv in (check, lint):
         run_app([argv[0], argv[1], str(data)], tmp_path)
+    tracks = tmp_path / "drawn.json"
+    tracks.write_text('[[{"x": 10, "y": 20}, {"x": 14, "y": 20}, {"x": 18, "y": 21}]]')
+    run_app(["synthgen-infer", "infer=cpu_quick", *tiny(drawn[1:], **quick, **{
+        "reference.tracks": str(tracks), "reference.width": "64", "reference.height": "64",
+        "reference.num_frames": "9", "reference.tracks_size": "[64,64]", "lora.path": str(lora),
+        "output_dir": str(tmp_path / "drawn"),
+    })], tmp_path)  # fmt: skip
+    assert (tmp_path / "drawn" / "drawn_baseline_side.png").exists()

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from synthgen.fileio import atomic_write_bytes, atomic_write_json
 from .config import MAX_SEED
 from .infer_config import InferSettings
 from .model import TINY_VIDEO_VAE_CONFIG, ModelBundle, load_model
+
+if TYPE_CHECKING:
+    from synthgen.controls import MotionTrackParams
 
 ADAPTER = "ic_lora"
 # LTX rules: the VAE compresses 32x in space and 8x in time (plus the first frame).
@@ -50,6 +53,8 @@ class ClipJob:
     fps: float
     reference: np.ndarray | None  # uint8 (F, H / downscale, W / downscale, 3)
     row: ClipRow | None
+    # From a JSON track file: float64 (F, P, 2) in the target's pixels (corner convention) and (F, P) visible.
+    tracks: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,65 @@ def job_from_files(settings: InferSettings, downscale: int) -> ClipJob:
     )
 
 
+def job_from_tracks(settings: InferSettings, downscale: int) -> ClipJob:
+    """The clip job of ``reference.tracks``: the editor's JSON tracks drawn in ``reference.style`` at the
+    target size / ``downscale``; the tracks, scaled to the target, are kept to score adherence against."""
+    from synthgen.controls import editor_tracks_video, parse_editor_tracks
+
+    r = settings.reference
+    assert r.tracks is not None and r.prompt is not None
+    name = f"reference.tracks={r.tracks!r}"
+    if r.audio is not None:
+        raise ConfigError(f"{name}, reference.audio={r.audio!r}: a track reference takes no audio")
+    check_ltx_shape(ClipJob("tracks", r.prompt, r.width, r.height, r.num_frames, r.fps, None, None), 1, name)
+    if r.width % downscale or r.height % downscale:
+        raise ConfigError(
+            f"{name}: size {r.width}x{r.height} is not divisible by reference downscale {downscale}"
+        )
+    source = r.tracks_size or (r.width, r.height)
+    if min(source) < 1:
+        raise ConfigError(f"reference.tracks_size={list(source)}: sides must be at least 1 pixel")
+    try:
+        tracks = parse_editor_tracks(Path(r.tracks).expanduser().read_text(encoding="utf-8"), name=name)
+        params = motion_track_params(r.style)
+        size = (r.width // downscale, r.height // downscale)
+        reference = editor_tracks_video(tracks, params, *size, source_size=source, num_frames=r.num_frames)
+    except DataError as err:
+        raise ConfigError(str(err)) from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise ConfigError(f"{name}: cannot read it as UTF-8 text ({err})") from None
+    # Adherence compares in the target's pixels, corner convention (an index coordinate's centre is at +0.5).
+    frames = min(r.num_frames, tracks.xy_px.shape[0])
+    xy = np.full((r.num_frames, *tracks.xy_px.shape[1:]), np.nan)
+    visible = np.zeros((r.num_frames, tracks.xy_px.shape[1]), dtype=bool)
+    scale = np.array([r.width, r.height], dtype=np.float64) / np.asarray(source, dtype=np.float64)
+    xy[:frames] = (tracks.xy_px[:frames] + 0.5) * scale
+    visible[:frames] = tracks.visible[:frames]
+    return ClipJob(
+        clip_id=Path(r.tracks).stem,
+        prompt=r.prompt,
+        width=r.width,
+        height=r.height,
+        frames=r.num_frames,
+        fps=r.fps,
+        reference=reference,
+        row=None,
+        tracks=(xy, visible),
+    )
+
+
+def motion_track_params(style: str) -> MotionTrackParams:
+    """The motion-track job's parameters in ``style``, every other key from the packaged
+    ``conf/control/motion_track.yaml`` (the only source of defaults)."""
+    from synthgen.controls import MotionTrackParams, parse_job_params
+    from synthgen.describe.config import load_generate_config
+
+    control = load_generate_config(overrides=["control=motion_track", f"control.style={style}"]).control
+    params, _caption = parse_job_params("motion_track", control.params)
+    assert isinstance(params, MotionTrackParams)
+    return params
+
+
 def check_ltx_shape(job: ClipJob, downscale: int, where: str) -> None:
     """LTX rules: sides multiples of 32, frames 8k+1; the reference is the target / ``downscale``,
     with the same frame count, and its own sides multiples of 32."""
@@ -258,6 +322,9 @@ def plan(settings: InferSettings) -> Plan:
     if settings.data.path is not None:
         jobs = [job_from_row(row, settings.reference.prompt, downscale) for row in select_rows(settings)]
         wheres = [f"clip {job.clip_id}" for job in jobs]
+    elif settings.reference.tracks is not None:
+        jobs = [job_from_tracks(settings, downscale)]
+        wheres = [f"reference.tracks={settings.reference.tracks!r}"]
     else:
         jobs = [job_from_files(settings, downscale)]
         wheres = [f"reference.video={settings.reference.video!r}"]
@@ -521,11 +588,18 @@ def write_side_by_side(out_dir: Path, name: str, job: ClipJob, generated: np.nda
 
 
 def adherence(job: ClipJob, video: np.ndarray) -> dict[str, Any] | None:
-    """The clip's adherence scores (``synthgen.adherence.score_video``); None without labels (file reference).
+    """The clip's adherence scores (``synthgen.adherence.score_video``); for a JSON track reference, the
+    video's motion against those tracks (``synthgen.adherence.tracks.tracks_adherence``); None without labels
+    (a reference video).
 
     A row that lacks a label its metric needs (a dataset written before that label existed) is scored as
     ``{"error": "<one line>"}``: the videos are still worth keeping, and the report says why there is no score.
     """
+    if job.tracks is not None:
+        from synthgen.adherence.tracks import tracks_adherence
+
+        values = tracks_adherence(*job.tracks, video)
+        return {"clip_id": job.clip_id, "control_job": "motion_track", "metrics": {"motion_track": values}}
     if job.row is None:
         return None
     from synthgen.adherence import score_video

@@ -19,6 +19,7 @@ from synthgen.errors import ConfigError, config_error_from_validation
 from .config import MAX_SEED, ModelSettings, _as_list, _merge, _resolved, _Settings
 
 ClipIds = Annotated[tuple[str, ...], Field(strict=False), BeforeValidator(_as_list)]
+SizePx = Annotated[tuple[int, int], Field(strict=False), BeforeValidator(_as_list)]
 
 
 class InferDataSettings(_Settings):
@@ -43,6 +44,24 @@ class ReferenceSettings(_Settings):
     """``reference.*``: a reference from files instead of a dataset, and the prompt."""
 
     video: str | None = Field(description="an MP4 at the reference size (target size / downscale factor)")
+    tracks: str | None = Field(
+        description="instead of video: a JSON track file of ComfyUI's LTXVSparseTrackEditor (lists of {x, y} "
+        "per frame), drawn into the motion-track reference"
+    )
+    style: Literal["synthgen_tracks", "ltx_sparse_tracks"] = Field(
+        description="how reference.tracks are drawn: synthgen_tracks (ours) or ltx_sparse_tracks (the official "
+        "LTXVDrawTracks format)"
+    )
+    width: int = Field(
+        ge=1, le=8192, description="with reference.tracks: the generated video's width in pixels"
+    )
+    height: int = Field(
+        ge=1, le=8192, description="with reference.tracks: the generated video's height in pixels"
+    )
+    num_frames: int = Field(ge=1, le=10000, description="with reference.tracks: frames to generate (8k+1)")
+    tracks_size: SizePx | None = Field(
+        description="[width, height] of the image reference.tracks were drawn on; null = width x height"
+    )
     audio: str | None = Field(description="a WAV for audio-conditioned LoRAs (audio_to_video)")
     prompt: str | None = Field(description="the prompt; null with a dataset means each clip's caption")
     fps: float = Field(gt=0.0, le=1000.0, description="frame rate given to the model for a file reference")
@@ -133,10 +152,15 @@ def check(s: InferSettings) -> None:
         raise ConfigError(
             "model=ltx-2.3-22b: that preset has no VAE or text encoder to generate with; use model=path or model=tiny"
         )
-    if (s.data.path is None) == (s.reference.video is None and s.reference.audio is None):
+    r = s.reference
+    if (s.data.path is None) == (r.video is None and r.audio is None and r.tracks is None):
         raise ConfigError(
-            f"data.path={s.data.path!r}, reference.video={s.reference.video!r}: give a dataset (data.path) or a "
-            "reference from files (reference.video / reference.audio), not both"
+            f"data.path={s.data.path!r}, reference.video={r.video!r}, reference.tracks={r.tracks!r}: give a "
+            "dataset (data.path) or a reference from files (reference.video / .tracks / .audio), not both"
+        )
+    if r.tracks is not None and r.video is not None:
+        raise ConfigError(
+            f"reference.tracks={r.tracks!r}, reference.video={r.video!r}: give one reference, not both"
         )
     if s.data.path is None and not s.reference.prompt:
         raise ConfigError("reference.prompt=None: a reference from files needs a prompt")
@@ -150,6 +174,7 @@ def check_paths(s: InferSettings) -> None:
         "data.path": s.data.path,
         "reference.video": s.reference.video,
         "reference.audio": s.reference.audio,
+        "reference.tracks": s.reference.tracks,
         "lora.path": s.lora.path,
     }
     if s.model.preset == "path":

@@ -26,6 +26,7 @@ import numpy as np
 from synthgen.adherence.score import MetricValues, register_metric, require_label, to_gray
 from synthgen.controls.signals.tracks import visible_mask
 from synthgen.dataset.rows import ClipRow
+from synthgen.errors import DataError
 
 TAPVID_THRESHOLDS_PX = (1, 2, 4, 8, 16)
 """TAP-Vid's position thresholds, in pixels of a 256 x 256 frame."""
@@ -165,4 +166,32 @@ def motion_track_adherence(row: ClipRow, video_uint8: np.ndarray) -> MetricValue
     values["tracked_fraction"] = float(tracked[scored].mean()) if scored.any() else None
     values["num_tracks"] = float((queries >= 0).sum())
     values["num_untextured"] = float(untextured.sum())
+    return values
+
+
+def tracks_adherence(label_xy_px: np.ndarray, visible: np.ndarray, video_uint8: np.ndarray) -> MetricValues:
+    """The numbers of ``motion_track_adherence`` for tracks that come without a clip (a JSON track file drawn
+    in an editor): ``label_xy_px`` (F, P, 2) in the video's pixels (corner convention), ``visible`` (F, P); points outside the frame are not scored.
+
+    With no target video to choose textured points from, every track is scored (``num_untextured`` is 0);
+    points on flat regions of the generated video are hard to follow, so the numbers are a lower bound.
+    """
+    video = np.asarray(video_uint8)
+    if video.ndim != 4 or video.shape[0] != label_xy_px.shape[0]:
+        raise DataError(
+            f"tracks: video shape {video.shape} does not match {label_xy_px.shape[0]} frames of tracks"
+        )
+    height, width = video.shape[1:3]
+    x, y = np.nan_to_num(label_xy_px[..., 0], nan=-1.0), np.nan_to_num(label_xy_px[..., 1], nan=-1.0)
+    vis = np.asarray(visible, dtype=bool) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    queries = query_frames(vis)
+    start_xy = np.nan_to_num(label_xy_px[np.maximum(queries, 0), np.arange(queries.size)])
+    pred_xy, tracked = track_points(to_gray(video), start_xy, queries)
+    label = np.nan_to_num(label_xy_px)
+    values = tapvid_position_metrics(pred_xy, label, vis, queries, height, width)
+    frames = np.arange(vis.shape[0])[:, None]
+    scored = vis & (frames > queries[None, :]) & (queries >= 0)
+    values["tracked_fraction"] = float(tracked[scored].mean()) if scored.any() else None
+    values["num_tracks"] = float((queries >= 0).sum())
+    values["num_untextured"] = 0.0
     return values
