@@ -128,7 +128,10 @@ def test_look_at_without_roll_matches_blender_track_to(
     if not _distinct(position, target) or horizontal < 1e-3 * np.linalg.norm(direction):
         return
     expected = np.array(mathutils.Vector(direction.tolist()).to_track_quat("-Z", "Y").to_matrix())
-    np.testing.assert_allclose(look_at_camera_to_world(position, target)[:3, :3], expected, atol=1e-6)
+    # Blender works in float32, and its track quaternion loses precision as the view nears vertical (error ~
+    # float32 epsilon / sine of the angle from vertical); a convention error would be of order 1.
+    tolerance = 1e-6 + 2e-7 * np.linalg.norm(direction) / horizontal
+    np.testing.assert_allclose(look_at_camera_to_world(position, target)[:3, :3], expected, atol=tolerance)
 
 
 def test_look_at_straight_down_puts_world_y_at_image_top() -> None:
