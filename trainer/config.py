@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -259,18 +259,42 @@ def load_train_config(
     ``output_dir`` must be given outside a ``synthgen-train`` run: only Hydra has a run folder to default
     to. Raises ``ConfigError`` naming the first bad key and value.
     """
+    return load_packaged_settings("train", Settings, check, values, overrides)
+
+
+SettingsT = TypeVar("SettingsT", bound="_Settings")
+
+
+def load_packaged_settings(
+    config_name: str,
+    model: type[SettingsT],
+    check_rules: Callable[[SettingsT], None],
+    values: Mapping[str, Any] | DictConfig | None,
+    overrides: Sequence[str],
+) -> SettingsT:
+    """``conf/<config_name>.yaml`` composed with ``overrides``, ``values`` merged on top (a ``DictConfig`` is
+    a composed config, validated as is), validated into ``model`` and checked by ``check_rules``: the one
+    loading path of ``load_train_config`` and ``load_infer_config``."""
     if isinstance(values, DictConfig):
         if overrides:
             raise TypeError("overrides apply to the packaged defaults, not to an already composed DictConfig")
-        return _validated(values)
-    from synthgen.describe.compose import compose_packaged
+        raw = values
+    else:
+        from synthgen.describe.compose import compose_packaged
 
-    composed = OmegaConf.to_container(compose_packaged("train", overrides), resolve=False)
-    assert isinstance(composed, dict)
-    if values is not None and not isinstance(values, Mapping):
-        raise ConfigError(f"config: expected a mapping of values, got {type(values).__name__}")
-    merged = _merge({str(k): v for k, v in composed.items()}, values or {})
-    return _validated(OmegaConf.create(merged))
+        composed = OmegaConf.to_container(compose_packaged(config_name, overrides), resolve=False)
+        assert isinstance(composed, dict)
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"config: expected a mapping of values, got {type(values).__name__}")
+        raw = OmegaConf.create(_merge({str(k): v for k, v in composed.items()}, values or {}))
+    data = _resolved(raw)
+    data.pop("hydra", None)
+    try:
+        settings = model.model_validate(data)
+    except ValidationError as err:
+        raise config_error_from_validation(err) from None
+    check_rules(settings)
+    return settings
 
 
 def settings_from_dict(values: Mapping[str, Any]) -> Settings:
@@ -281,17 +305,6 @@ def settings_from_dict(values: Mapping[str, Any]) -> Settings:
         stacklevel=2,
     )
     return load_train_config(values)
-
-
-def _validated(raw: DictConfig) -> Settings:
-    values = _resolved(raw)
-    values.pop("hydra", None)
-    try:
-        settings = Settings.model_validate(values)
-    except ValidationError as err:
-        raise config_error_from_validation(err) from None
-    check(settings)
-    return settings
 
 
 def check(s: Settings) -> None:

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from omegaconf import DictConfig, OmegaConf
-from pydantic import BeforeValidator, Field, ValidationError
+from omegaconf import DictConfig
+from pydantic import BeforeValidator, Field
 
-from synthgen.errors import ConfigError, config_error_from_validation
+from synthgen.errors import ConfigError
 
-from .config import MAX_SEED, ModelSettings, _as_list, _merge, _resolved, _Settings
+from .config import MAX_SEED, ModelSettings, _as_list, _Settings, load_packaged_settings
 
 ClipIds = Annotated[tuple[str, ...], Field(strict=False), BeforeValidator(_as_list)]
 SizePx = Annotated[tuple[int, int], Field(strict=False), BeforeValidator(_as_list)]
@@ -119,29 +119,7 @@ def load_infer_config(
     """The validated settings: packaged ``conf/infer.yaml`` + ``overrides`` (command-line strings) + ``values``
     (a nested mapping merged on top), as ``load_train_config`` does; a ``DictConfig`` is validated as is.
     ``output_dir`` must be given outside a ``synthgen-infer`` run. ConfigError names the first bad key."""
-    if isinstance(values, DictConfig):
-        if overrides:
-            raise TypeError("overrides apply to the packaged defaults, not to an already composed DictConfig")
-        return _validated(values)
-    from synthgen.describe.compose import compose_packaged
-
-    composed = OmegaConf.to_container(compose_packaged("infer", overrides), resolve=False)
-    assert isinstance(composed, dict)
-    if values is not None and not isinstance(values, Mapping):
-        raise ConfigError(f"config: expected a mapping of values, got {type(values).__name__}")
-    merged = _merge({str(k): v for k, v in composed.items()}, values or {})
-    return _validated(OmegaConf.create(merged))
-
-
-def _validated(raw: DictConfig) -> InferSettings:
-    values = _resolved(raw)
-    values.pop("hydra", None)
-    try:
-        settings = InferSettings.model_validate(values)
-    except ValidationError as err:
-        raise config_error_from_validation(err) from None
-    check(settings)
-    return settings
+    return load_packaged_settings("infer", InferSettings, check, values, overrides)
 
 
 def check(s: InferSettings) -> None:
