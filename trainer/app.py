@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,29 @@ def _settings(raw: DictConfig) -> Any:
     return load_train_config(raw)
 
 
-def _check_before_hydra(raw: DictConfig) -> None:
-    """Validate a composed config outside a Hydra run, where ``${hydra:...}`` cannot resolve yet."""
+def check_before_hydra(
+    raw: DictConfig,
+    load: Callable[[DictConfig], Any],
+    check_inputs: Callable[[Any], object],
+    check_output_dir: Callable[[Any], object],
+) -> None:
+    """Validate a composed config outside a Hydra run (the pre-check of ``synthgen-train`` and
+    ``synthgen-infer``): ``load`` it, ``check_inputs`` (the files the run reads), and ``check_output_dir``
+    unless the output is Hydra's run folder, which does not exist yet (``${hydra:...}`` cannot resolve)."""
     values = OmegaConf.to_container(raw, resolve=False)
     assert isinstance(values, dict)
     if "${hydra:" in str(values.get("output_dir", "")):
         raw.output_dir = "."  # Hydra's run folder; any existing path validates the same way
-    from .config import check_output_dir, check_paths
-
-    settings = _settings(raw)
-    check_paths(settings)
+    settings = load(raw)
+    check_inputs(settings)
     if raw.output_dir != ".":
         check_output_dir(settings)
+
+
+def _check_before_hydra(raw: DictConfig) -> None:
+    from .config import check_output_dir, check_paths
+
+    check_before_hydra(raw, _settings, check_paths, check_output_dir)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from synthgen.cli.hydra_app import fail, precheck
 from synthgen.errors import SynthgenError
@@ -35,17 +35,11 @@ def _settings(raw: DictConfig) -> Any:
 
 def _check_before_hydra(raw: DictConfig) -> None:
     """Validate the composed config and plan the run (clips, shapes, LoRA file) before Hydra writes anything."""
-    values = OmegaConf.to_container(raw, resolve=False)
-    assert isinstance(values, dict)
-    if "${hydra:" in str(values.get("output_dir", "")):
-        raw.output_dir = "."  # Hydra's run folder; any path validates the same way
+    from .app import check_before_hydra
     from .infer import plan
     from .infer_config import check_output_dir
 
-    settings = _settings(raw)
-    plan(settings)
-    if raw.output_dir != ".":
-        check_output_dir(settings)
+    check_before_hydra(raw, _settings, plan, check_output_dir)
 
 
 def _summary(report: dict[str, Any]) -> str:
