@@ -73,6 +73,27 @@ def test_same_frames_encode_to_same_bytes() -> None:
     assert encode_video(video, 24.0, VideoEncoding()) == encode_video(video.copy(), 24.0, VideoEncoding())
 
 
+def test_video_with_audio_carries_an_aac_stream_of_the_clip_length() -> None:
+    import io
+
+    import av
+
+    video = example_row(0, height=64, width=64).video
+    rate = 16000
+    seconds = video.shape[0] / 24.0
+    tone = np.sin(2 * np.pi * 440.0 * np.arange(int(rate * seconds)) / rate).astype(np.float32)
+    data = encode_video(
+        video, 24.0, VideoEncoding(crf=18), audio=np.stack([tone, tone], axis=1), audio_rate=rate
+    )
+    assert np.array_equal(decode_video(data).shape, video.shape)
+    with av.open(io.BytesIO(data)) as container:
+        (sound,) = container.streams.audio
+        assert sound.codec_context.name == "aac" and sound.rate == rate and sound.channels == 2
+        decoded = np.concatenate([frame.to_ndarray() for frame in container.decode(sound)], axis=1)
+    assert abs(decoded.shape[1] - tone.size) <= 2048  # AAC pads to whole frames of 1024 samples
+    assert np.abs(decoded).max() > 0.5
+
+
 def test_odd_video_side_is_rejected_naming_the_stream() -> None:
     with pytest.raises(DataError, match="clip-7: video: height=63"):
         encode_video(np.zeros((1, 63, 64, 3), np.uint8), 24.0, LOSSLESS, name="clip-7: video")

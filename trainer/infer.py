@@ -17,7 +17,6 @@ import io
 import json
 import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -497,45 +496,13 @@ def output_path(out: Path, name: str) -> Path:
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, rate: int) -> None:
-    """MP4 at ``path``: H.264 (one encoder thread, so equal frames give equal bytes) and, when there is
-    audio, an AAC stream; written whole, then renamed into place."""
-    atomic_write_bytes(path, encode_with_audio(frames, fps, audio, rate, name=str(path)))
-
-
-def encode_with_audio(
-    frames: np.ndarray, fps: float, audio: np.ndarray | None, rate: int, *, name: str
-) -> bytes:
-    """MP4 bytes of uint8 (F, H, W, 3) ``frames`` and float32 (samples, channels) ``audio`` in [-1, 1]."""
-    import av
-
+    """MP4 at ``path`` through the dataset's own encoder: H.264 (crf 18, one encoder thread, so equal frames
+    give equal bytes) and, when there is audio (float32 (samples, channels) in [-1, 1]), an AAC stream;
+    written whole, then renamed into place."""
     from synthgen.dataset.media import VideoEncoding, encode_video
 
-    if audio is None:
-        return encode_video(frames, fps, VideoEncoding(crf=18), name=name)
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        video.width, video.height = int(frames.shape[2]), int(frames.shape[1])
-        video.pix_fmt = "yuv420p"
-        video.options = {"crf": "18", "mbtree": "0"}
-        video.thread_count = 1
-        sound = container.add_stream("aac", rate=rate)
-        sound.layout = "stereo" if audio.shape[1] == 2 else "mono"
-        for frame in frames:
-            for packet in video.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            ):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        planar = np.ascontiguousarray(np.clip(audio, -1.0, 1.0).T, dtype=np.float32)
-        chunk = av.AudioFrame.from_ndarray(planar, format="fltp", layout=sound.layout.name)
-        chunk.sample_rate = rate
-        for packet in sound.encode(chunk):
-            container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
-    return buffer.getvalue()
+    data = encode_video(frames, fps, VideoEncoding(crf=18), name=str(path), audio=audio, audio_rate=rate)
+    atomic_write_bytes(path, data)
 
 
 def side_by_side(job: ClipJob, generated: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import cast
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -45,9 +45,16 @@ class VideoEncoding:
 
 
 def encode_video(
-    frames_rgb: np.ndarray, fps: float, encoding: VideoEncoding, *, name: str = "video"
+    frames_rgb: np.ndarray,
+    fps: float,
+    encoding: VideoEncoding,
+    *,
+    name: str = "video",
+    audio: np.ndarray | None = None,
+    audio_rate: int = 0,
 ) -> bytes:
-    """MP4 bytes of ``frames_rgb`` (uint8 (F,H,W,3), sRGB) at ``fps`` frames per second.
+    """MP4 bytes of ``frames_rgb`` (uint8 (F,H,W,3), sRGB) at ``fps`` frames per second, with an AAC stream of
+    ``audio`` (float32 (samples, channels) in [-1, 1], ``audio_rate`` Hz) when given.
 
     H and W must be even (always true for LTX sizes, multiples of 32). ``name`` only labels errors.
     """
@@ -71,6 +78,8 @@ def encode_video(
         options.update({"qp": "0"} if encoding.lossless else {"crf": str(int(encoding.crf)), "mbtree": "0"})
         stream.options = dict(options)
         stream.thread_count = 1
+        # Every stream is added before the first packet is muxed (that writes the header).
+        sound = _audio_stream(container, audio, audio_rate) if audio is not None else None
         for frame in frames:
             for packet in stream.encode(
                 av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -78,7 +87,25 @@ def encode_video(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if sound is not None and audio is not None:
+            _mux_audio(container, sound, audio, audio_rate)
     return buffer.getvalue()
+
+
+def _audio_stream(container: Any, audio: np.ndarray, rate: int) -> Any:
+    sound = container.add_stream("aac", rate=rate)
+    sound.layout = "stereo" if audio.shape[1] == 2 else "mono"
+    return sound
+
+
+def _mux_audio(container: Any, sound: Any, audio: np.ndarray, rate: int) -> None:
+    planar = np.ascontiguousarray(np.clip(audio, -1.0, 1.0).T, dtype=np.float32)
+    chunk = av.AudioFrame.from_ndarray(planar, format="fltp", layout=sound.layout.name)
+    chunk.sample_rate = rate
+    for packet in sound.encode(chunk):
+        container.mux(packet)
+    for packet in sound.encode():
+        container.mux(packet)
 
 
 def decode_video(data: bytes, *, name: str = "video") -> np.ndarray:
