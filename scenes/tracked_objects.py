@@ -1,6 +1,7 @@
 """``tracked_objects``: 1-8 primitives (or user meshes) on a textured ground under a sky, each on a path.
 
-Parameters (``scene.params``): ``num_objects`` [low, high] (default [1, 4]), ``primitives`` (list),
+Parameters (``scene.params``): ``num_objects`` [low, high] (default [1, 4]), ``primitives`` (a list, or a
+mapping name -> weight, of built-in primitives and procedural shape families, see ``shapes``),
 ``size_m`` [low, high], ``sky_probability``, ``num_lights`` [low, high], ``assets_dir`` (folder of
 .glb/.gltf/.blend files used as extra shapes), ``asset_probability``, and the environment-map ones
 (``hdri_dir``, ``hdri_probability``, ``hdri_strength``; see ``appearance.with_hdri``).
@@ -8,6 +9,7 @@ Parameters (``scene.params``): ``num_objects`` [low, high] (default [1, 4]), ``p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,10 @@ from synthgen.errors import ConfigError
 
 from . import SceneContext, SceneDescription
 from .appearance import random_lights, random_material, random_world, resting_height_m, with_hdri
+from .shapes import FAMILIES, sample_shape, shape_mesh
 
 PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus", "monkey")
+SHAPES = PRIMITIVES + FAMILIES
 ASSET_SUFFIXES = (".glb", ".gltf", ".blend")
 
 
@@ -35,13 +39,32 @@ def list_assets(assets_dir: str | None) -> list[str]:
     return files
 
 
+def shape_choices(chosen: object) -> tuple[tuple[str, ...], np.ndarray]:
+    """Names and draw probabilities from ``scene.params.primitives``: a list (drawn uniformly) or a mapping
+    name -> weight. Names are built-in primitives or procedural shape families."""
+    if isinstance(chosen, Mapping):
+        names, raw = tuple(str(k) for k in chosen), [chosen[k] for k in chosen]
+    elif isinstance(chosen, list | tuple):
+        names, raw = tuple(str(k) for k in chosen), [1.0] * len(chosen)
+    else:
+        names, raw = (), []
+    try:
+        weights = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        weights = np.full(len(names), np.nan)
+    valid = bool(names) and all(n in SHAPES for n in names) and len(set(names)) == len(names)
+    if not valid or not np.all(np.isfinite(weights)) or np.any(weights < 0.0) or weights.sum() <= 0.0:
+        raise ConfigError(
+            f"scene.params.primitives={chosen!r}: choose a list (or a mapping name -> weight >= 0, not all 0) "
+            f"of distinct names from {list(SHAPES)}"
+        )
+    return names, weights / weights.sum()
+
+
 def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     """Sample the objects, lights and world of one clip."""
     low, high = ctx.int_range("num_objects", (1, 4), 1, 8)
-    chosen = ctx.param("primitives", PRIMITIVES)
-    primitives = tuple(chosen) if isinstance(chosen, list | tuple) else ()
-    if not primitives or not all(p in PRIMITIVES for p in primitives):
-        raise ConfigError(f"scene.params.primitives={chosen!r}: choose a list from {list(PRIMITIVES)}")
+    primitives, weights = shape_choices(ctx.param("primitives", PRIMITIVES))
     size_low, size_high = ctx.float_range("size_m", (0.5, 1.0))
     num_lights_low, num_lights_high = ctx.int_range("num_lights", (1, 2), 0, 64)
     sky_probability = ctx.probability("sky_probability", 0.5)
@@ -52,18 +75,21 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     for index in range(int(rng.integers(low, high + 1))):
         size = float(rng.uniform(size_low, size_high))
         use_asset = bool(assets) and bool(rng.uniform() < asset_probability)
-        primitive = "mesh" if use_asset else primitives[int(rng.integers(len(primitives)))]
+        primitive = "mesh" if use_asset else primitives[int(rng.choice(len(primitives), p=weights))]
         asset = assets[int(rng.integers(len(assets)))] if use_asset else None
+        shape = sample_shape(rng, primitive) if primitive in FAMILIES else None
+        height_fraction = float(shape_mesh(shape).extent[2]) if shape is not None else 1.0
         yaw = float(rng.uniform(0.0, 360.0))
         objects.append(
             ObjectSpec(
                 object_id=index + 1,
                 name=f"{primitive}_{index + 1}",
-                primitive=primitive,  # type: ignore[arg-type]
+                primitive="procedural" if shape is not None else primitive,  # type: ignore[arg-type]
                 asset_path=asset,
+                shape=shape,
                 size_m=size,
                 material=random_material(rng),
-                path=StaticPath(position_m=(0.0, 0.0, resting_height_m(size))),
+                path=StaticPath(position_m=(0.0, 0.0, resting_height_m(size, height_fraction))),
                 orientation=OrientationSpec(euler_deg=(0.0, 0.0, yaw)),
             )
         )

@@ -315,7 +315,114 @@ class OrientationSpec(Frozen):
 
 # -------------------------------------------------------------------------------- objects / world
 
-Primitive = Literal["sphere", "cube", "cylinder", "cone", "torus", "monkey", "plane", "mesh"]
+Primitive = Literal["sphere", "cube", "cylinder", "cone", "torus", "monkey", "plane", "mesh", "procedural"]
+UnitFloat = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class VesselShape(Frozen):
+    """A lathed vessel: the profile (radius at evenly spaced heights, bottom to top) revolved about +Z."""
+
+    kind: Literal["vessel"] = "vessel"
+    profile_radii: tuple[UnitFloat, ...] = Field(
+        min_length=3, max_length=32, description="radius at heights i / (n - 1), fraction of the widest"
+    )
+    height_ratio: float = Field(gt=0.1, le=5.0, description="height / widest diameter")
+
+
+class RockShape(Frozen):
+    """An icosphere displaced along its normals by seeded smooth noise, then stretched per axis."""
+
+    kind: Literal["rock"] = "rock"
+    subdivisions: int = Field(ge=1, le=4, description="icosphere subdivision levels")
+    roughness: float = Field(ge=0.0, le=0.6, description="noise amplitude, fraction of the radius")
+    stretch_xyz: tuple[UnitFloat, UnitFloat, UnitFloat] = Field(description="per-axis scale before bounds")
+    seed: int = Field(ge=0, description="noise seed")
+
+
+class BoxShape(Frozen):
+    """A box with chamfered (bevelled) edges, twisted about +Z and tapered towards the top."""
+
+    kind: Literal["box"] = "box"
+    proportions_xyz: tuple[UnitFloat, UnitFloat, UnitFloat] = Field(description="side lengths, largest 1")
+    bevel_fraction: float = Field(ge=0.0, le=0.45, description="chamfer width, fraction of the shortest side")
+    twist_deg: float = Field(
+        ge=-180.0, le=180.0, description="turn of the top about +Z relative to the bottom"
+    )
+    taper: float = Field(gt=0.0, le=1.0, description="top size / bottom size")
+
+
+class ExtrusionShape(Frozen):
+    """A simple polygon outline (counter-clockwise, in the XY plane) extruded along +Z."""
+
+    kind: Literal["extrusion"] = "extrusion"
+    outline_xy: tuple[tuple[float, float], ...] = Field(
+        min_length=3, max_length=256, description="vertices of a simple polygon, no repeats"
+    )
+    depth_ratio: float = Field(gt=0.0, le=2.0, description="extrusion depth / outline width")
+
+    @model_validator(mode="after")
+    def _simple_polygon(self) -> ExtrusionShape:
+        points = np.asarray(self.outline_xy, dtype=np.float64)
+        area = 0.5 * float(
+            np.sum(points[:, 0] * np.roll(points[:, 1], -1) - np.roll(points[:, 0], -1) * points[:, 1])
+        )
+        if area <= 0.0:
+            raise ValueError(
+                f"outline_xy: signed area {area:.6g} must be > 0 (counter-clockwise, not degenerate)"
+            )
+        if _polygon_self_intersects(points):
+            raise ValueError("outline_xy: edges must not cross (a simple polygon)")
+        return self
+
+
+class FurnitureShape(Frozen):
+    """A chair or table assembled from boxes: a top (seat), four legs and, for a chair, a back."""
+
+    kind: Literal["chair", "table"]
+    width_ratio: float = Field(gt=0.2, le=3.0, description="top depth (y) / top width (x)")
+    height_ratio: float = Field(gt=0.2, le=3.0, description="top height above the floor / top width")
+    leg_fraction: float = Field(gt=0.02, le=0.3, description="leg thickness / top width")
+    top_fraction: float = Field(gt=0.02, le=0.3, description="top thickness / top width")
+    back_ratio: float = Field(ge=0.0, le=3.0, description="chair back height above the seat / top width")
+
+    @model_validator(mode="after")
+    def _back_only_on_chairs(self) -> FurnitureShape:
+        if (self.kind == "chair") != (self.back_ratio > 0.0):
+            raise ValueError(f"back_ratio={self.back_ratio}: must be > 0 for a chair and 0 for a table")
+        return self
+
+
+def _polygon_self_intersects(points: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of the closed polygon ``points`` (N, 2) touch or cross."""
+    count = len(points)
+    starts, ends = points, np.roll(points, -1, axis=0)
+
+    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    for i in range(count):
+        for j in range(i + 1, count):
+            if j == i + 1 or (i == 0 and j == count - 1):
+                if np.array_equal(starts[i], ends[j]) and np.array_equal(ends[i], starts[j]):
+                    return True  # a two-vertex back-and-forth
+                continue
+            a, b, c, d = starts[i], ends[i], starts[j], ends[j]
+            d1, d2, d3, d4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
+            if d1 * d2 <= 0.0 and d3 * d4 <= 0.0:
+                bounds_meet = (
+                    min(a[0], b[0]) <= max(c[0], d[0])
+                    and min(c[0], d[0]) <= max(a[0], b[0])
+                    and min(a[1], b[1]) <= max(c[1], d[1])
+                    and min(c[1], d[1]) <= max(a[1], b[1])
+                )
+                if bounds_meet:
+                    return True
+    return False
+
+
+ProceduralShape = Annotated[
+    VesselShape | RockShape | BoxShape | ExtrusionShape | FurnitureShape, Field(discriminator="kind")
+]
 TextureKind = Literal["none", "noise", "voronoi", "checker", "wave", "brick"]
 
 
@@ -338,6 +445,7 @@ class ObjectSpec(Frozen):
     name: str = Field(min_length=1)
     primitive: Primitive = "sphere"
     asset_path: str | None = Field(None, description="for primitive='mesh': a .glb/.gltf/.blend file")
+    shape: ProceduralShape | None = Field(None, description="for primitive='procedural': its parameters")
     size_m: float = Field(0.5, gt=0.0, description="bounding size: diameter / edge length")
     scale_xyz: Vec3 = Field((1.0, 1.0, 1.0), description="extra per-axis scale (walls, slabs, props)")
     material: MaterialSpec = MaterialSpec()
@@ -350,6 +458,8 @@ class ObjectSpec(Frozen):
     def _mesh_needs_asset(self) -> ObjectSpec:
         if self.primitive == "mesh" and not self.asset_path:
             raise ValueError("primitive='mesh' needs asset_path")
+        if (self.primitive == "procedural") != (self.shape is not None):
+            raise ValueError("shape is given exactly when primitive='procedural'")
         return self
 
 
@@ -513,6 +623,7 @@ class ClipSpec(Frozen):
 
 
 UNION_TAGS.update(("dolly", "truck", "pedestal", "pan", "tilt", "roll", "orbit", "zoom", "crane", "handheld"))
+UNION_TAGS.update(("vessel", "rock", "box", "extrusion", "chair", "table"))
 UNION_TAGS.update(
     ("static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth")
 )

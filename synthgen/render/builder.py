@@ -18,6 +18,7 @@ from synthgen.describe.spec import ClipSpec, LightSpec, MaterialSpec, ObjectSpec
 from synthgen.errors import ConfigError, RenderError, clip_failure
 from synthgen.labels.geometry import blender_camera_settings, look_at_camera_to_world
 from synthgen.render._blender import import_bpy
+from synthgen.render.meshes import procedural_mesh
 from synthgen.scenes.environment import resolve_hdri
 
 # Texture node type and the output socket that drives the base/secondary colour mix.
@@ -223,6 +224,8 @@ class SceneBuilder:
         try:
             if obj.primitive == "mesh":
                 mesh = self.asset_mesh(str(obj.asset_path), obj.name)
+            elif obj.primitive == "procedural" and obj.shape is not None:
+                mesh = procedural_mesh(self.bpy, obj.shape, obj.name)
             else:
                 mesh = self.primitive_mesh(obj.primitive, obj.name)
         except (OSError, ValueError, RuntimeError) as err:
