@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from synthgen.errors import ConfigError, config_error_from_validation
 
@@ -79,8 +87,9 @@ class _Settings(BaseModel):
 class ModelSettings(_Settings):
     """``model.*`` (group ``conf/model/``): which transformer and encoders to use."""
 
-    preset: Literal["tiny", "ltx-2.3-22b", "path"] = Field(
-        description="tiny (small random model), ltx-2.3-22b (full shape, random weights), path (local files)"
+    preset: Literal["tiny", "ltx-2.3-22b", "path", "ltx_checkpoint"] = Field(
+        description="tiny (small random model), ltx-2.3-22b (full shape, random weights), path (local "
+        "diffusers files), ltx_checkpoint (Lightricks' single-file LTX-2.3 checkpoint + a Gemma-3 folder)"
     )
     path: str | None = Field(
         description="with preset=path (required there): a diffusers folder or a single .safetensors transformer"
@@ -88,7 +97,24 @@ class ModelSettings(_Settings):
     components_path: str | None = Field(
         description="a diffusers folder with the VAEs and text path when path is a single .safetensors file"
     )
+    checkpoint: str | None = Field(
+        description="with preset=ltx_checkpoint (required there): Lightricks' bundled LTX-2.3 .safetensors "
+        "(ltx-2.3-22b-dev / -distilled): transformer, VAEs and text connectors in one file"
+    )
+    gemma: str | None = Field(
+        description="with preset=ltx_checkpoint (required there): the Gemma-3 folder (config.json, weights, "
+        "tokenizer) used as LTX-2.3's text encoder"
+    )
     seed: int = Field(ge=0, le=MAX_SEED, description="seed of the random weights of the tiny and 22b presets")
+
+    @model_validator(mode="after")
+    def _checkpoint_files_given(self) -> ModelSettings:
+        if self.preset == "ltx_checkpoint" and (not self.checkpoint or not self.gemma):
+            raise ValueError(
+                f"model=ltx_checkpoint needs model.checkpoint (got {self.checkpoint!r}) and model.gemma "
+                f"(got {self.gemma!r})"
+            )
+        return self
 
 
 class DataSettings(_Settings):
@@ -325,6 +351,18 @@ def check_paths(s: Settings) -> None:
         raise ConfigError(
             f"model.path={s.model.path!r}: no such file or folder (weights are loaded from local paths only)"
         )
+    check_checkpoint_paths(s.model)
+
+
+def check_checkpoint_paths(m: ModelSettings) -> None:
+    """With ``model=ltx_checkpoint``: the checkpoint file and the Gemma folder exist (ConfigError naming the key)."""
+    if m.preset != "ltx_checkpoint":
+        return
+    for key, value in (("model.checkpoint", m.checkpoint), ("model.gemma", m.gemma)):
+        if value and not Path(value).expanduser().exists():
+            raise ConfigError(
+                f"{key}={value!r}: no such file or folder (weights are loaded from local paths only)"
+            )
 
 
 # What a training run (and Hydra's run folder) puts into output_dir: a folder holding only these is a run's

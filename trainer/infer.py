@@ -611,7 +611,14 @@ def load_bundle(settings: InferSettings, device: torch.device) -> ModelBundle:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     m = settings.model
     return load_model(
-        m.preset, path=m.path, components_path=m.components_path, device=device, dtype=dtype, seed=m.seed
+        m.preset,
+        path=m.path,
+        components_path=m.components_path,
+        checkpoint=m.checkpoint,
+        gemma=m.gemma,
+        device=device,
+        dtype=dtype,
+        seed=m.seed,
     )
 
 

@@ -1,7 +1,9 @@
 """Model loading: the LTX-2.3 transformer, video/audio VAEs and the Gemma-3 text path, from local files only.
 
-Three ways to get the components (``model.preset``):
+Four ways to get the components (``model.preset``):
 
+- ``ltx_checkpoint``: Lightricks' single-file LTX-2.3 checkpoint (transformer, VAEs and text connectors in one
+  ``.safetensors``, see ``ltx_checkpoint.py``) plus a Gemma-3 folder (``model.checkpoint``, ``model.gemma``);
 - ``path``: a diffusers folder (``transformer/``, ``vae/``, ``audio_vae/``, ``text_encoder/``, ``tokenizer/``,
   ``connectors/``) loaded with ``from_pretrained``, or a single ``.safetensors`` transformer checkpoint (with
   the other components from ``model.components_path``);
@@ -132,7 +134,7 @@ TINY_CONNECTOR_CONFIG: dict[str, Any] = {
 TINY_VOCAB = 256 + 3  # bytes + pad/bos/eos
 TINY_TEXT_TOKENS = 32
 
-PRESETS = ("tiny", "ltx-2.3-22b", "path")
+PRESETS = ("tiny", "ltx-2.3-22b", "path", "ltx_checkpoint")
 
 
 @dataclass
@@ -283,13 +285,14 @@ def load_from_path(
     if root.is_file():
         if root.suffix != ".safetensors":
             raise ConfigError(f"model.path={path!r}: a single-file checkpoint must be .safetensors")
-        transformer = LTX2VideoTransformer3DModel.from_single_file(str(root), torch_dtype=dtype)
         if components_path is None:
             raise ConfigError(
                 f"model.components_path=None: a single-file model.path={path!r} needs a diffusers folder with "
                 "vae/, audio_vae/, text_encoder/, tokenizer/, connectors/"
             )
-        parts = _load_components(Path(components_path).expanduser(), dtype, "model.components_path")
+        components = Path(components_path).expanduser()
+        transformer = _load_transformer_file(root, components, dtype)
+        parts = _load_components(components, dtype, "model.components_path")
         return ModelBundle(transformer=transformer, model_id=_file_id(root), **parts)
     if not (root / "transformer").is_dir():
         raise ConfigError(f"model.path={path!r}: not a diffusers folder (no transformer/ subfolder)")
@@ -298,6 +301,67 @@ def load_from_path(
     )
     parts = _load_components(root, dtype, "model.path")
     return ModelBundle(transformer=transformer, model_id=_folder_id(root), **parts)
+
+
+def _load_transformer_file(file: Path, components: Path, dtype: torch.dtype) -> Any:
+    """A transformer-only ``.safetensors``: its configuration from the file's own ltx-core ``config`` metadata,
+    else from ``components/transformer/config.json`` -- never guessed, never fetched."""
+    from safetensors import safe_open
+
+    from .ltx_checkpoint import read_header, stream_into, transformer_config, transformer_names
+
+    header = read_header(file)
+    if header.config.get("transformer"):
+        with safe_open(str(file), framework="pt") as handle:
+            return stream_into(
+                LTX2VideoTransformer3DModel, transformer_config(header.config), handle,
+                transformer_names(header.dtypes), dtype, "cpu", "transformer", file,
+            )  # fmt: skip
+    if not (components / "transformer" / "config.json").is_file():
+        raise ConfigError(
+            f"model.path={str(file)!r}: a transformer file without config metadata needs "
+            f"model.components_path/transformer/config.json (not found in {str(components)!r})"
+        )
+    return LTX2VideoTransformer3DModel.from_single_file(
+        str(file), config=str(components), subfolder="transformer", torch_dtype=dtype, local_files_only=True
+    )
+
+
+def load_ltx_checkpoint(
+    checkpoint: str, gemma: str, dtype: torch.dtype, device: torch.device | str
+) -> ModelBundle:
+    """Lightricks' bundled LTX-2.3 ``.safetensors`` (transformer on ``device`` in ``dtype``; VAEs and text
+    connectors on the CPU in ``dtype``) and the Gemma-3 text encoder + tokenizer from the ``gemma`` folder."""
+    from transformers import AutoConfig, AutoTokenizer, Gemma3ForConditionalGeneration
+
+    from .ltx_checkpoint import load_bundle_parts
+
+    file, folder = Path(checkpoint).expanduser(), Path(gemma).expanduser()
+    if not file.is_file() or file.suffix != ".safetensors":
+        raise ConfigError(f"model.checkpoint={checkpoint!r}: not a .safetensors file")
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"model.gemma={gemma!r}: not a Gemma-3 folder (no config.json)")
+    text_config = AutoConfig.from_pretrained(folder, local_files_only=True).get_text_config()
+    parts = load_bundle_parts(
+        file, gemma_hidden=text_config.hidden_size, gemma_layers=text_config.num_hidden_layers,
+        dtype=dtype, device=device,
+    )  # fmt: skip
+    encoder = Gemma3ForConditionalGeneration.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
+    return ModelBundle(
+        transformer=parts.transformer,
+        vae=parts.vae,
+        audio_vae=parts.audio_vae,
+        text_encoder=encoder.eval(),
+        tokenizer=AutoTokenizer.from_pretrained(folder, local_files_only=True),
+        connectors=parts.connectors,
+        model_id=f"{_file_id(file)}+{_folder_id_of(folder)}",
+    )
+
+
+def _folder_id_of(folder: Path) -> str:
+    config = (folder / "config.json").read_bytes()
+    weights = sorted((p.name, p.stat().st_size) for p in folder.glob("*.safetensors"))
+    return f"{folder.resolve()}:{hash_bytes(config + json.dumps(weights).encode())[:16]}"
 
 
 def _load_components(root: Path, dtype: torch.dtype, setting: str) -> dict[str, Any]:
@@ -347,6 +411,8 @@ def load_model(
     *,
     path: str | None = None,
     components_path: str | None = None,
+    checkpoint: str | None = None,
+    gemma: str | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     seed: int = 0,
@@ -368,4 +434,11 @@ def load_model(
         bundle = load_from_path(path, components_path, dtype)
         bundle.transformer.to(device)
         return bundle
+    if preset == "ltx_checkpoint":
+        if not checkpoint or not gemma:
+            raise ConfigError(
+                f"model.checkpoint={checkpoint!r}, model.gemma={gemma!r}: model=ltx_checkpoint needs the "
+                "LTX-2.3 .safetensors file and the Gemma-3 folder"
+            )
+        return load_ltx_checkpoint(checkpoint, gemma, dtype, device)
     raise ConfigError(f"model.preset={preset!r}: must be one of {list(PRESETS)}")

@@ -175,6 +175,8 @@ def setup_model(settings: Settings, runtime: Runtime) -> ModelBundle:
         settings.model.preset,
         path=settings.model.path,
         components_path=settings.model.components_path,
+        checkpoint=settings.model.checkpoint,
+        gemma=settings.model.gemma,
         device=runtime.device,
         dtype=runtime.dtype,
         seed=settings.model.seed,
