@@ -39,6 +39,13 @@ _NOUNS: dict[str, tuple[str, ...]] = {
     "monkey": ("monkey head",),
     "plane": ("panel", "flat plate"),
     "mesh": ("object",),
+    # procedural shapes, by shape family
+    "vessel": ("vase", "vessel", "jar"),
+    "rock": ("rock", "stone"),
+    "box": ("block", "box"),
+    "extrusion": ("cut-out shape", "emblem"),
+    "chair": ("chair",),
+    "table": ("table",),
 }
 _TEXTURES: dict[str, str] = {
     "noise": "mottled",
@@ -195,7 +202,7 @@ def _speed_adverb(speed: float, slow: float, fast: float, rng: np.random.Generat
 
 
 def _object_phrase(obj: ObjectSpec, spec: ClipSpec, rng: np.random.Generator) -> str:
-    noun = str(rng.choice(_NOUNS[obj.primitive]))
+    noun = str(rng.choice(_NOUNS[obj.shape.kind if obj.shape is not None else obj.primitive]))
     article_phrase = f"{material_phrase(obj.material)} {noun}"
     article = "an" if article_phrase[0] in "aeiou" else "a"
     return f"{article} {article_phrase} {_motion_phrase(obj, spec, rng)}".rstrip()
@@ -215,6 +222,13 @@ def _motion_phrase(obj: ObjectSpec, spec: ClipSpec, rng: np.random.Generator) ->
         motion = str(rng.choice(["weaves back and forth", "swings in a looping pattern"]))
     elif path.kind == "random_smooth":
         motion = str(rng.choice(["wanders around", "drifts about"]))
+    elif path.kind == "physics":
+        thrown = any(path.velocity_m_per_s)
+        motion = str(
+            rng.choice(["is thrown and tumbles to rest", "flies in and bounces"])
+            if thrown
+            else rng.choice(["drops and settles", "falls to the ground"])
+        )
     else:
         points = np.asarray(path.waypoints_m, dtype=np.float64)
         length_m = float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())

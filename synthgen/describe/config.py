@@ -91,8 +91,29 @@ class SceneConfig(_Config):
 
 
 PathKindName = Literal[
-    "static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth"
-]
+    "static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth", "physics"
+]  # fmt: skip
+
+
+class PhysicsMotionConfig(_Config):
+    """Release conditions of objects on the ``physics`` path kind (conf/motion/physics.yaml)."""
+
+    drop_height_m: Range = Field(description="[low, high] gap between the object's bottom and the ground")
+    throw_probability: float = Field(ge=0.0, le=1.0, description="chance an object is thrown, not dropped")
+    spin_deg_per_s: Range = Field(description="[low, high] angular speed at release, random axis")
+    friction: Range = Field(description="[low, high] Coulomb friction coefficient")
+    restitution: Range = Field(description="[low, high] bounciness, 0 dead to 1 elastic")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PhysicsMotionConfig:
+        for name in ("drop_height_m", "spin_deg_per_s", "friction", "restitution"):
+            value = getattr(self, name)
+            _ordered_range(name, value)
+            if value[0] < 0.0:
+                raise ValueError(f"{name}={list(value)} must not be negative")
+        if self.restitution[1] > 1.0 or self.friction[1] > 2.0:
+            raise ValueError("restitution must stay within [0, 1] and friction within [0, 2]")
+        return self
 
 
 class MotionConfig(_Config):
@@ -103,11 +124,16 @@ class MotionConfig(_Config):
     area_m: PositiveRange = Field(description="x and y extent of the motion area")
     num_waypoints: tuple[int, int] = Field(description="[low, high] waypoints of waypoint paths")
     spin_probability: float = Field(ge=0.0, le=1.0, description="chance that an object also spins")
+    physics: PhysicsMotionConfig | None = Field(
+        description="release conditions for the 'physics' kind (conf/motion/physics.yaml); null without it"
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> MotionConfig:
         if not self.kinds:
             raise ValueError("kinds must name at least one path kind")
+        if "physics" in self.kinds and self.physics is None:
+            raise ValueError("kinds includes 'physics': set motion.physics (see conf/motion/physics.yaml)")
         _ordered_range("speed_m_per_s", self.speed_m_per_s)
         if self.num_waypoints[0] < 2 or self.num_waypoints[0] > self.num_waypoints[1]:
             raise ValueError(f"num_waypoints={list(self.num_waypoints)} must be [low>=2, high>=low]")

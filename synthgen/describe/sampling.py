@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from synthgen.describe.config import AudioConfig, CameraConfig, GenerateConfig, MotionConfig
+from synthgen.describe.physics import sample_release, separate_releases
 from synthgen.describe.spec import (
     AudioSpec,
     AxisMove,
@@ -83,7 +84,9 @@ def sample_reference_scene(cfg: GenerateConfig, target: ClipSpec) -> ClipSpec:
 def _sample(cfg: GenerateConfig, clip_index: int, rng: np.random.Generator, variant: str) -> ClipSpec:
     scene = _sample_scene(cfg, clip_index, rng, variant)
     try:
-        objects = tuple(_with_motion(rng, obj, cfg.motion, cfg.clip) for obj in scene.objects)
+        objects = separate_releases(
+            tuple(_with_motion(rng, obj, cfg.motion, cfg.clip) for obj in scene.objects)
+        )
         camera = _sample_camera(rng, cfg.camera, scene)
         audio = _sample_audio(rng, cfg.audio, objects)
         return _make_spec(cfg, clip_index, scene, objects, camera, audio, variant)
@@ -150,6 +153,8 @@ def _with_motion(
     base = obj.path.position_m if isinstance(obj.path, StaticPath) else (0.0, 0.0, obj.size_m / 2.0)
     kind = motion.kinds[int(rng.integers(len(motion.kinds)))]
     speed = float(rng.uniform(*motion.speed_m_per_s))
+    if kind == "physics":
+        return sample_release(rng, obj, motion, speed)
     path = sample_path(rng, kind, motion, clip, height_m=base[2], speed_m_per_s=speed)
     orientation = obj.orientation
     if rng.uniform() < motion.spin_probability:

@@ -299,8 +299,20 @@ class RandomSmoothPath(Frozen):
     seed: int = Field(0, ge=0)
 
 
+class PhysicsPath(Frozen):
+    """Rigid-body motion: released at ``position_m`` with the given velocities, falling under gravity onto the
+    ground and the other physics objects, colliding and coming to rest (``synthgen.labels.physics``)."""
+
+    kind: Literal["physics"] = "physics"
+    position_m: Vec3 = Field(description="centre of the object's bounding box at t = 0")
+    velocity_m_per_s: Vec3 = Field(description="linear velocity at t = 0")
+    angular_velocity_deg_per_s: Vec3 = Field(description="angular velocity at t = 0, world axes")
+    friction: float = Field(ge=0.0, le=2.0, description="Coulomb friction coefficient")
+    restitution: float = Field(ge=0.0, le=1.0, description="bounciness: 0 dead, 1 elastic")
+
+
 Trajectory = Annotated[
-    StaticPath | WaypointPath | PiecewisePath | CirclePath | LissajousPath | RandomSmoothPath,
+    StaticPath | WaypointPath | PiecewisePath | CirclePath | LissajousPath | RandomSmoothPath | PhysicsPath,
     Field(discriminator="kind"),
 ]
 
@@ -458,6 +470,11 @@ class ObjectSpec(Frozen):
     def _mesh_needs_asset(self) -> ObjectSpec:
         if self.primitive == "mesh" and not self.asset_path:
             raise ValueError("primitive='mesh' needs asset_path")
+        if isinstance(self.path, PhysicsPath) and self.orientation.mode != "fixed":
+            raise ValueError(
+                f"orientation.mode={self.orientation.mode!r}: a physics path sets the rotation; use 'fixed' "
+                "(its euler_deg is the starting rotation)"
+            )
         if (self.primitive == "procedural") != (self.shape is not None):
             raise ValueError("shape is given exactly when primitive='procedural'")
         return self
@@ -627,6 +644,7 @@ UNION_TAGS.update(("vessel", "rock", "box", "extrusion", "chair", "table"))
 UNION_TAGS.update(
     ("static", "linear", "catmull_rom", "bezier", "piecewise", "circle", "lissajous", "random_smooth")
 )
+UNION_TAGS.add("physics")
 
 
 def clip_id(dataset_name: str, clip_index: int, variant: str = "target") -> str:

@@ -16,6 +16,7 @@ from synthgen.describe.spec import ClipSpec
 from synthgen.errors import ConfigError
 from synthgen.labels.camera import CameraLabels, evaluate_camera, with_camera_offset
 from synthgen.labels.motion import evaluate_orientation, evaluate_path
+from synthgen.labels.physics import simulate_physics
 
 if TYPE_CHECKING:
     from synthgen.audio import BeatGrid
@@ -67,7 +68,12 @@ def object_poses(spec: ClipSpec, effects: Any = None) -> ObjectPoses:
     position = np.zeros((count, frames, 3))
     velocity = np.zeros((count, frames, 3))
     rotation = np.zeros((count, frames, 3, 3))
+    simulated = simulate_physics(spec)  # physics paths: all such objects at once, before anything else
     for n, obj in enumerate(spec.objects):
+        if n in simulated:
+            motion = simulated[n]
+            position[n], velocity[n], rotation[n] = motion.position_m, motion.velocity_m_per_s, motion.rotation
+            continue
         position[n], velocity[n] = evaluate_path(obj.path, times, clip.duration_s, clip.fps)
         rotation[n] = evaluate_orientation(obj.orientation, velocity[n], times)
     scale = np.array([[obj.size_m * s for s in obj.scale_xyz] for obj in spec.objects]).reshape(count, 1, 3)
