@@ -108,6 +108,7 @@ def make_spec(case: Case, seconds: float) -> ClipSpec:
             motion_blur=False,
             tracks_per_object=0,
             background_tracks=0,
+            dense_labels=False,
         ),
         audio=AudioSpec(
             bpm=case.bpm,

@@ -76,6 +76,7 @@ def _render(samples: int, tracks_per_object: int, background_tracks: int) -> Ren
         motion_blur=False,
         tracks_per_object=tracks_per_object,
         background_tracks=background_tracks,
+        dense_labels=False,
     )
 
 

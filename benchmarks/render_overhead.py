@@ -116,6 +116,7 @@ def benchmark_spec(width: int, height: int, frames: int, samples: int) -> ClipSp
             motion_blur=False,
             tracks_per_object=16,
             background_tracks=16,
+            dense_labels=False,
         ),
     )
 

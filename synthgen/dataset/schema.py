@@ -62,7 +62,8 @@ BASE_FIELDS: tuple[pa.Field, ...] = (
 BASE_COLUMNS: tuple[str, ...] = tuple(field.name for field in BASE_FIELDS)
 
 # Documented label arrays: dimension symbols are F frames, N objects, P track points, B beats,
-# D downbeats. Other names are allowed; these are checked by ``synthgen validate``.
+# D downbeats, H and W the target's height and width. Other names are allowed; these are checked by
+# ``synthgen validate``.
 LABEL_DIMS: dict[str, tuple[str | int, ...]] = {
     "times_s": ("F",),
     "camera_to_world_blender": ("F", 4, 4),
@@ -100,10 +101,39 @@ LABEL_DIMS: dict[str, tuple[str | int, ...]] = {
     "binding_target_ids": ("B'",),
     "binding_source_frames": ("B'", "F"),
     "binding_event_frames": ("B'", "F"),
+    "box_bounds_local": ("N", 2, 3),
+    "boxes_3d_world_m": ("N", "F", 8, 3),
+    "boxes_projected_xyxy_px": ("N", "F", 4),
+    "boxes_visible_xyxy_px": ("N", "F", 4),
+    "flow_forward_px": ("F", "H", "W", 2),
+    "flow_backward_px": ("F", "H", "W", 2),
+    "flow_forward_occluded": ("F", "H", "W"),
+    "flow_backward_occluded": ("F", "H", "W"),
+    "object_coordinates": ("F", "H", "W", 3),
+    "normals_world": ("F", "H", "W", 3),
+    "depth_m": ("F", "H", "W"),
+    "instance_ids": ("F", "H", "W"),
+}
+
+# Element types ``synthgen validate`` insists on where a reader could not otherwise rely on them: the
+# per-pixel labels are stored compactly (docs/schema.md, "Per-pixel labels").
+LABEL_DTYPES: dict[str, str] = {
+    "box_bounds_local": "float64",
+    "boxes_3d_world_m": "float64",
+    "boxes_projected_xyxy_px": "float64",
+    "boxes_visible_xyxy_px": "float64",
+    "flow_forward_px": "float16",
+    "flow_backward_px": "float16",
+    "flow_forward_occluded": "bool",
+    "flow_backward_occluded": "bool",
+    "object_coordinates": "float16",
+    "normals_world": "float16",
+    "depth_m": "float32",
+    "instance_ids": "uint16",
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_LABEL_DTYPES = {"float64", "float32", "int64", "int32", "int16", "uint16", "uint8", "bool"}
+_LABEL_DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "uint16", "uint8", "bool"}
 
 
 def check_column_name(name: str, what: str) -> None:

@@ -148,6 +148,14 @@ class ShardPart:
     rows: int
 
 
+def _leaf_path(arrow_field: pa.Field) -> str:
+    """The Parquet column path of ``arrow_field``'s values: ``name`` plus ``.list.element`` per list level."""
+    path, kind = arrow_field.name, arrow_field.type
+    while pa.types.is_list(kind):
+        path, kind = f"{path}.list.element", kind.value_type
+    return path
+
+
 class ShardWriter:
     """Writes the clips of one shard into ``<folder>/shard-NNNNN-PPP.parquet`` parts (``DatasetStore.open_shard``).
 
@@ -215,8 +223,9 @@ class ShardWriter:
         self._writer = pq.ParquetWriter(
             tmp,
             schema,
-            # Media bytes are already compressed; zstd on everything else (labels compress ~3x).
-            compression={f.name: ("none" if f.name in media_columns else "zstd") for f in schema},
+            # Media bytes are already compressed; zstd on everything else (labels compress ~3x). Keys are
+            # Parquet leaf paths: a label column's top-level name alone leaves it uncompressed.
+            compression={_leaf_path(f): ("none" if f.name in media_columns else "zstd") for f in schema},
             use_dictionary=[name for name in _SCALAR_COLUMNS if schema.field(name).type == pa.string()],
             write_statistics=_SCALAR_COLUMNS,
             # A CRC32 per page: a flipped byte inside a shard fails the read instead of decoding wrong.

@@ -3,7 +3,8 @@
 Checks: manifest hashes and sizes; no ``data/*.parquet`` the manifest does not list; Parquet page checksums;
 schema version and columns of every shard; every video, control video and
 audio stream decodes; decoded shapes agree with ``num_frames``/``height``/``width``; label shapes agree with
-the documented dimensions (docs/schema.md) and with each other; reference/target pair invariants
+the documented dimensions (docs/schema.md) and with each other, and the box and per-pixel labels have their
+documented element types; reference/target pair invariants
 (downscale, temporal factor); audio length = num_frames / fps * sample_rate; every clip index appears exactly
 once, as a row or as a recorded failure.
 """
@@ -22,7 +23,14 @@ import pyarrow.parquet as pq
 
 from synthgen.dataset.reader import decode_row
 from synthgen.dataset.rows import CONTROL_PREFIX, LABEL_PREFIX, PAIRING_COLUMN, TIMINGS_COLUMN
-from synthgen.dataset.schema import AUDIO_COLUMN, BASE_FIELDS, LABEL_DIMS, VIDEO_COLUMNS, check_schema
+from synthgen.dataset.schema import (
+    AUDIO_COLUMN,
+    BASE_FIELDS,
+    LABEL_DIMS,
+    LABEL_DTYPES,
+    VIDEO_COLUMNS,
+    check_schema,
+)
 from synthgen.dataset.store import DATA_DIR, MANIFEST_FILE, DatasetStore, file_sha256
 from synthgen.errors import ConfigError, DataError
 from synthgen.fileio import SAFE_NAME_PATTERN, is_safe_name, safe_join
@@ -212,7 +220,7 @@ def _check_row(
                     f"{where}: audio has {clip['audio'].shape[0]} samples (column says {clip['audio_num_samples']}), "
                     f"num_frames/fps*sample_rate = {expected_samples}"
                 )
-    problems += _check_labels(clip, columns, frames, where)
+    problems += _check_labels(clip, columns, (frames, height, width), where)
     return problems
 
 
@@ -226,9 +234,16 @@ def _check_video(frames_rgb: np.ndarray, dims: tuple[int, int, int], name: str, 
     return []
 
 
-def _check_labels(clip: dict[str, Any], columns: list[str], frames: int, where: str) -> list[str]:
+def _check_labels(
+    clip: dict[str, Any], columns: list[str], frame_size: tuple[int, int, int], where: str
+) -> list[str]:
     problems: list[str] = []
-    sizes: dict[str, tuple[int, str]] = {"F": (frames, "num_frames")}
+    frames, height, width = frame_size
+    sizes: dict[str, tuple[int, str]] = {
+        "F": (frames, "num_frames"),
+        "H": (height, "height"),
+        "W": (width, "width"),
+    }
     for column in columns:
         if not column.startswith(LABEL_PREFIX):
             continue
@@ -237,6 +252,8 @@ def _check_labels(clip: dict[str, Any], columns: list[str], frames: int, where: 
         dims = LABEL_DIMS.get(name)
         if name in _CAMERA_LABELS and not np.all(np.isfinite(array)):
             problems.append(f"{where}: {column} has non-finite values")
+        if name in LABEL_DTYPES and str(array.dtype) != LABEL_DTYPES[name]:
+            problems.append(f"{where}: {column} has dtype {array.dtype}, expected {LABEL_DTYPES[name]}")
         if dims is None:
             continue
         if array.ndim != len(dims):

@@ -575,6 +575,14 @@ class RenderSpec(Frozen):
     motion_blur: bool = Field(description="Blender motion blur (off keeps every frame at its exact time)")
     tracks_per_object: int = Field(ge=0, le=4096, description="surface points tracked per object")
     background_tracks: int = Field(ge=0, le=65536, description="points tracked on ground and static objects")
+    dense_labels: bool = Field(
+        description="per-pixel labels in the row: flow, object coordinates, normals, depth, ids"
+    )
+
+
+# Render fields added after datasets were written, with the value every spec written before them implies
+# (``ClipSpec`` fills them in when parsing such a spec, so old datasets' specs still parse and re-render).
+RENDER_FIELDS_ADDED: dict[str, Any] = {"dense_labels": False}
 
 
 # -------------------------------------------------------------------------------------------- clip
@@ -597,6 +605,13 @@ class ClipSpec(Frozen):
     audio: AudioSpec | None = None
     render: RenderSpec = Field(description="renderer settings")
     variant: str = Field("target", description="'target', or 'reference' for the paired scene of a job")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_render_fields_added_later(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("render"), dict):
+            data = {**data, "render": {**RENDER_FIELDS_ADDED, **data["render"]}}
+        return data
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> ClipSpec:

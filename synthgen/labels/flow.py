@@ -192,7 +192,7 @@ def object_coordinates(
     world_from_local: np.ndarray,
 ) -> np.ndarray:
     """(F, H, W, 3) float32: each pixel's surface point in its object's local frame (``world_from_local``'s,
-    so a unit primitive spans about [-1, 1]); NaN where the pixel shows no spec object."""
+    a unit-size primitive spans [-0.5, 0.5]); NaN where the pixel shows no spec object."""
     frames, height, width = depth_m.shape
     object_ids = np.asarray(object_ids, dtype=np.int64)
     out = np.full((frames, height, width, 3), np.nan, dtype=np.float32)

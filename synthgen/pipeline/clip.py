@@ -21,6 +21,7 @@ from synthgen.describe.config import GenerateConfig
 from synthgen.describe.sampling import sample_clip, sample_reference_scene
 from synthgen.describe.spec import ClipSpec
 from synthgen.labels.compute import ClipLabels, compute_labels
+from synthgen.labels.flow import object_coordinates, optical_flow
 
 
 def label_arrays(labels: ClipLabels, tracks: Any = None) -> dict[str, np.ndarray]:
@@ -57,6 +58,44 @@ def label_arrays(labels: ClipLabels, tracks: Any = None) -> dict[str, np.ndarray
             }
         )
     return {name: np.asarray(value) for name, value in out.items()}
+
+
+def render_label_arrays(rendered: Any) -> dict[str, np.ndarray]:
+    """Boxes of a ``RenderedClip`` and, when its spec asks for ``render.dense_labels``, the per-pixel labels
+    (flow, object coordinates, normals, depth, instance ids), named and typed as in docs/schema.md."""
+    out: dict[str, np.ndarray] = {}
+    boxes = rendered.boxes
+    if boxes is not None:
+        out.update(
+            {
+                "box_bounds_local": boxes.bounds_local_m,
+                "boxes_3d_world_m": boxes.corners_world_m,
+                "boxes_projected_xyxy_px": boxes.projected_xyxy_px,
+                "boxes_visible_xyxy_px": boxes.visible_xyxy_px,
+            }
+        )
+    if not rendered.spec.render.dense_labels:
+        return out
+    camera, objects = rendered.labels.camera, rendered.labels.objects
+    passes = (rendered.depth_m, rendered.instance_ids, camera.camera_from_world_cv, camera.intrinsics_px)
+    flow = optical_flow(*passes, objects.object_ids, objects.world_from_local)
+    # float16 halves the size of the biggest arrays: 0.03 px resolution up to 64 px of flow (docs/schema.md).
+    out.update(
+        {
+            "flow_forward_px": flow.forward_px.astype(np.float16),
+            "flow_backward_px": flow.backward_px.astype(np.float16),
+            "flow_forward_occluded": flow.forward_occluded,
+            "flow_backward_occluded": flow.backward_occluded,
+            "object_coordinates": object_coordinates(
+                *passes, objects.object_ids, objects.world_from_local
+            ).astype(np.float16),
+            "depth_m": rendered.depth_m.astype(np.float32),
+            "instance_ids": rendered.instance_ids.astype(np.uint16),
+        }
+    )
+    if rendered.normals_world is not None:
+        out["normals_world"] = rendered.normals_world.astype(np.float16)
+    return out
 
 
 def make_row(
@@ -111,6 +150,10 @@ def make_row(
         timings["render_reference"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
+    render_labels = render_label_arrays(rendered)
+    timings["render_labels"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
     result = build_controls(job.name, params, rendered, reference=reference, audio=audio)
     timings["controls"] = time.perf_counter() - mark
     phrase = job.caption_phrase if caption_params.mention_control else None
@@ -139,7 +182,11 @@ def make_row(
         reference_temporal_factor=clip.reference_temporal_factor,
         audio=audio.samples if audio is not None else None,
         audio_sample_rate=audio.sample_rate if audio is not None else None,
-        labels={**label_arrays(rendered.labels, rendered.tracks), **result.labels},
+        labels={
+            **label_arrays(rendered.labels, rendered.tracks),
+            **render_labels,
+            **result.labels,
+        },
         pairing={**result.pairing, "caption_mentions_control": caption_params.mention_control},
         timings_s={**{f"render_{k}": float(v) for k, v in rendered.timings_s.items()}, **timings},
     )

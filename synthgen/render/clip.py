@@ -11,6 +11,7 @@ import numpy as np
 
 from synthgen.describe.spec import ClipSpec
 from synthgen.errors import ConfigError, RenderError, SynthgenError
+from synthgen.labels.boxes import ObjectBoxes, object_boxes
 from synthgen.render import engine as engines
 from synthgen.render._blender import import_bpy, quiet_stdout
 from synthgen.render.animate import POSE_TOLERANCE, key_scene, relative_pose_error
@@ -90,12 +91,15 @@ def render_clip(
         _render_frames(builder, directory, quiet=quiet)
         timings["render"] = time.perf_counter() - tick
         tick = time.perf_counter()
-        frames, depth, ids = _read_frames(spec, directory)
+        frames, depth, ids, normals = _read_frames(spec, directory)
         timings["readback"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     tracks = frame_pass.finish(depth)
     timings["tracks"] = time.perf_counter() - tick + frame_pass.ray_seconds
+    tick = time.perf_counter()
+    boxes = frame_pass.boxes(ids)
+    timings["boxes"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
     return RenderedClip(
         spec=spec,
@@ -106,6 +110,8 @@ def render_clip(
         tracks=tracks,
         max_pose_error=frame_pass.max_pose_error,
         timings_s=timings,
+        boxes=boxes,
+        normals_world=normals,
     )
 
 
@@ -139,7 +145,8 @@ def _render_frames(builder: SceneBuilder, directory: Path, *, quiet: bool) -> No
             spec, f"engine {render.engine} on device {render.device} is unavailable: {err}"
         ) from None
     own_data = engines.engine_has_data_passes(render.engine)
-    engines.configure_passes(scene, data=own_data)
+    normals = render.dense_labels
+    engines.configure_passes(scene, data=own_data, normals=normals)
     engines.configure_output(scene, directory, DATA_PREFIX if own_data else COLOR_PREFIX)
     _render_animation(builder, quiet=quiet)
     if not own_data:
@@ -148,7 +155,7 @@ def _render_frames(builder: SceneBuilder, directory: Path, *, quiet: bool) -> No
         engines.configure_cycles(
             scene, render.model_copy(update={"device": "cpu"}), spec.render_seed, data_only=True
         )
-        engines.configure_passes(scene, data=True)
+        engines.configure_passes(scene, data=True, normals=normals)
         engines.configure_output(scene, directory, DATA_PREFIX)
         _render_animation(builder, quiet=quiet)
 
@@ -165,12 +172,16 @@ def _render_animation(builder: SceneBuilder, *, quiet: bool) -> None:
         raise clip_error(spec, f"engine {spec.render.engine} did not finish ({sorted(result)})")
 
 
-def _read_frames(spec: ClipSpec, directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_frames(
+    spec: ClipSpec, directory: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     clip = spec.clip
     shape = (clip.num_frames, clip.height, clip.width)
     frames = np.empty((*shape, 3), dtype=np.uint8)
     depth = np.empty(shape, dtype=np.float32)
     ids = np.empty(shape, dtype=np.uint16)
+    want_normals = spec.render.dense_labels
+    normals = np.empty((*shape, 3), dtype=np.float32) if want_normals else None
     own_data = engines.engine_has_data_passes(spec.render.engine)
     for frame in range(clip.num_frames):
         data_path = directory / f"{DATA_PREFIX}{frame:04d}.exr"
@@ -178,12 +189,23 @@ def _read_frames(spec: ClipSpec, directory: Path) -> tuple[np.ndarray, np.ndarra
         for path in (color_path, data_path):
             if not path.is_file():
                 raise clip_error(spec, f"frame {frame}: the renderer wrote no {path.name}")
-        rgb, frame_depth, frame_ids = read_frame(data_path, color=own_data, data=True)
-        if not own_data:
-            rgb, _, _ = read_frame(color_path, color=True, data=False)
-        assert rgb is not None and frame_depth is not None and frame_ids is not None
-        frames[frame], depth[frame], ids[frame] = rgb, frame_depth, frame_ids
-    return frames, depth, ids
+        layers = read_frame(data_path, color=own_data, data=True, normals=want_normals)
+        rgb = layers.rgb if own_data else read_frame(color_path, color=True, data=False).rgb
+        assert rgb is not None and layers.depth_m is not None and layers.instance_ids is not None
+        frames[frame], depth[frame], ids[frame] = rgb, layers.depth_m, layers.instance_ids
+        if normals is not None:
+            assert layers.normals_world is not None
+            normals[frame] = layers.normals_world
+    return frames, depth, ids, normals
+
+
+def _evaluated_mesh(builder: SceneBuilder, ob: Any) -> LocalMesh:
+    evaluated = ob.evaluated_get(builder.bpy.context.evaluated_depsgraph_get())
+    mesh_data = evaluated.to_mesh()
+    try:
+        return read_local_mesh(mesh_data)
+    finally:
+        evaluated.to_mesh_clear()
 
 
 class _FramePass:
@@ -217,6 +239,11 @@ class _FramePass:
                 owner = DECORATION_OWNER
             static_mesh = len(ob.modifiers) == 0 and ob.data.shape_keys is None
             self.geometry.append((ob, owner, read_local_mesh(ob.data) if static_mesh else None))
+        # Box vertices of each spec object: its mesh as evaluated now (modifiers applied), before any frame.
+        self.box_vertices: list[np.ndarray] = [np.zeros((0, 3)) for _ in spec.objects]
+        for ob, owner, cached in self.geometry:
+            if owner >= 0:
+                self.box_vertices[owner] = (cached or _evaluated_mesh(builder, ob)).vertices
 
     def run(self) -> None:
         if not (self.check_poses or self.want_tracks):
@@ -329,6 +356,18 @@ class _FramePass:
         )
         self.behind = depth <= 0.0
         self.caster = OcclusionCaster(self.world_m, cam.camera_to_world_blender, cam.camera_from_world_cv)
+
+    def boxes(self, instance_ids: np.ndarray) -> ObjectBoxes:
+        """2D and 3D boxes of every spec object from its mesh vertices, the labels and the id pass."""
+        cam, objects = self.labels.camera, self.labels.objects
+        return object_boxes(
+            self.box_vertices,
+            objects.world_from_local,
+            cam.camera_from_world_cv,
+            cam.intrinsics_px,
+            instance_ids,
+            objects.object_ids,
+        )
 
     def finish(self, depth_buffer_m: np.ndarray) -> PointTracks | None:
         if not self.want_tracks:

@@ -66,12 +66,14 @@ def configure_output(scene: Any, directory: Path, prefix: str) -> str:
     return prefix
 
 
-def configure_passes(scene: Any, *, data: bool) -> None:
-    """Combined always; planar depth (Z) and object index when ``data`` (pass index = object_id)."""
+def configure_passes(scene: Any, *, data: bool, normals: bool = False) -> None:
+    """Combined always; planar depth (Z) and object index when ``data`` (pass index = object_id); world-space
+    normals as well when ``data`` and ``normals``."""
     layer = scene.view_layers[0]
     layer.use_pass_combined = True
     layer.use_pass_z = data
     layer.use_pass_object_index = data
+    layer.use_pass_normal = data and normals
 
 
 def configure_engine(scene: Any, render: RenderSpec, seed: int) -> None:

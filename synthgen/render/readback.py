@@ -1,7 +1,8 @@
-"""Read rendered multilayer EXR frames into numpy: sRGB frames, planar depth and instance ids."""
+"""Read rendered multilayer EXR frames into numpy: sRGB frames, planar depth, instance ids and normals."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +62,43 @@ def _find(channels: dict[str, np.ndarray], suffixes: tuple[str, ...], path: Path
 COLOR_CHANNELS = ("Combined.R", "Combined.G", "Combined.B")
 DEPTH_CHANNELS = ("Depth.Z",)
 INDEX_CHANNELS = ("Object Index.X", "IndexOB.X")
+NORMAL_CHANNELS = ("Normal.X", "Normal.Y", "Normal.Z")
 
 
-def read_frame(
-    path: Path, *, color: bool, data: bool
-) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """One EXR read: (uint8 sRGB (H, W, 3) | None, planar depth float32 (H, W) with inf background | None,
-    instance ids uint16 (H, W) | None), as asked by ``color`` and ``data``."""
+@dataclass(frozen=True)
+class FrameLayers:
+    """What one EXR read returned; None for what was not asked for.
+
+    ``rgb`` uint8 (H, W, 3) sRGB; ``depth_m`` float32 (H, W) planar depth, inf where nothing was hit;
+    ``instance_ids`` uint16 (H, W); ``normals_world`` float32 (H, W, 3) unit world-space normals, NaN where
+    nothing was hit.
+    """
+
+    rgb: np.ndarray | None = None
+    depth_m: np.ndarray | None = None
+    instance_ids: np.ndarray | None = None
+    normals_world: np.ndarray | None = None
+
+
+def unit_normals(normals: np.ndarray) -> np.ndarray:
+    """(..., 3) float32 normals scaled to unit length; NaN where the length is 0 (no surface).
+
+    Cycles averages the normal pass over a pixel's samples, so pixels on a silhouette or a curved surface
+    hold shorter, blended vectors.
+    """
+    length = np.linalg.norm(normals, axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.where(length > 0, normals / length, np.nan)
+    return unit.astype(np.float32)
+
+
+def read_frame(path: Path, *, color: bool, data: bool, normals: bool = False) -> FrameLayers:
+    """One EXR read: the sRGB frame when ``color``; depth and instance ids when ``data``; world-space normals
+    when ``normals`` (the file must hold Blender's Normal pass)."""
     wanted = (COLOR_CHANNELS if color else ()) + (DEPTH_CHANNELS + INDEX_CHANNELS if data else ())
+    wanted += NORMAL_CHANNELS if normals else ()
     channels = read_exr_layers(path, wanted)
-    rgb = depth = ids = None
+    rgb = depth = ids = unit = None
     if color:
         rgb = srgb_from_linear(np.stack([_find(channels, (name,), path) for name in COLOR_CHANNELS], axis=-1))
     if data:
@@ -78,4 +106,6 @@ def read_frame(
         depth[depth >= BACKGROUND_DEPTH_M] = np.inf
         # Pass indices are small integers stored exactly in float32.
         ids = _find(channels, INDEX_CHANNELS, path).astype(np.uint16)
-    return rgb, depth, ids
+    if normals:
+        unit = unit_normals(np.stack([_find(channels, (name,), path) for name in NORMAL_CHANNELS], axis=-1))
+    return FrameLayers(rgb, depth, ids, unit)

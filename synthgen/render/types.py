@@ -9,6 +9,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from synthgen.describe.spec import ClipSpec
+    from synthgen.labels.boxes import ObjectBoxes
     from synthgen.labels.compute import ClipLabels
 
 
@@ -64,6 +65,9 @@ class RenderedClip:
     ``matrix_world`` over all objects, the camera and all frames (NaN when the check was skipped).
     ``timings_s``: seconds per stage (``build``, ``keyframes``, ``pose_check``, ``render``, ``readback``,
     ``tracks``, ``total``).
+    ``boxes``: 2D and 3D boxes of every spec object on every frame (``synthgen.labels.boxes``).
+    ``normals_world`` float32 (F, H, W, 3): Blender's world-space normal pass, unit length, NaN where no
+    surface was hit; only when ``spec.render.dense_labels``.
     """
 
     spec: ClipSpec
@@ -74,3 +78,5 @@ class RenderedClip:
     tracks: PointTracks | None
     max_pose_error: float
     timings_s: dict[str, float] = field(default_factory=dict)
+    boxes: ObjectBoxes | None = None
+    normals_world: np.ndarray | None = None
