@@ -2,15 +2,15 @@
 
 Parameters (``scene.params``): ``num_objects`` [low, high] (default [1, 4]), ``primitives`` (a list, or a
 mapping name -> weight, of built-in primitives and procedural shape families, see ``shapes``),
-``size_m`` [low, high], ``sky_probability``, ``num_lights`` [low, high], ``assets_dir`` (folder of
-.glb/.gltf/.blend files used as extra shapes), ``asset_probability``, and the environment-map ones
+``size_m`` [low, high], ``sky_probability``, ``num_lights`` [low, high], ``assets`` (asset library: a
+folder, a list of folders or a mapping folder -> weight of .glb/.gltf/.obj/.blend/.usd files, see
+``assets``; ``assets_dir`` is the older one-folder form), ``asset_probability``, and the environment-map ones
 (``hdri_dir``, ``hdri_probability``, ``hdri_strength``; see ``appearance.with_hdri``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -19,24 +19,11 @@ from synthgen.errors import ConfigError
 
 from . import SceneContext, SceneDescription
 from .appearance import random_lights, random_material, random_world, resting_height_m, with_hdri
+from .assets import AssetLibrary, asset_library
 from .shapes import FAMILIES, sample_shape, shape_mesh
 
 PRIMITIVES = ("sphere", "cube", "cylinder", "cone", "torus", "monkey")
 SHAPES = PRIMITIVES + FAMILIES
-ASSET_SUFFIXES = (".glb", ".gltf", ".blend")
-
-
-def list_assets(assets_dir: str | None) -> list[str]:
-    """Sorted asset files in ``assets_dir`` (sorted so sampling does not depend on directory order)."""
-    if not assets_dir:
-        return []
-    folder = Path(assets_dir).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"scene.params.assets_dir={assets_dir!r}: folder not found")
-    files = sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in ASSET_SUFFIXES)
-    if not files:
-        raise ConfigError(f"scene.params.assets_dir={assets_dir!r}: no .glb/.gltf/.blend files in it")
-    return files
 
 
 def shape_choices(chosen: object) -> tuple[tuple[str, ...], np.ndarray]:
@@ -61,6 +48,15 @@ def shape_choices(chosen: object) -> tuple[tuple[str, ...], np.ndarray]:
     return names, weights / weights.sum()
 
 
+def _library(ctx: SceneContext) -> AssetLibrary | None:
+    """``scene.params.assets`` (folder, list or mapping folder -> weight), or the older ``assets_dir``."""
+    if ctx.param("assets", None) is not None and ctx.param("assets_dir", None) is not None:
+        raise ConfigError("scene.params.assets_dir: give the folders in scene.params.assets only")
+    if ctx.param("assets_dir", None) is not None:
+        return asset_library(ctx.param("assets_dir", None), "scene.params.assets_dir")
+    return asset_library(ctx.param("assets", None))
+
+
 def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     """Sample the objects, lights and world of one clip."""
     low, high = ctx.int_range("num_objects", (1, 4), 1, 8)
@@ -68,15 +64,15 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
     size_low, size_high = ctx.float_range("size_m", (0.5, 1.0))
     num_lights_low, num_lights_high = ctx.int_range("num_lights", (1, 2), 0, 64)
     sky_probability = ctx.probability("sky_probability", 0.5)
-    assets = list_assets(ctx.param("assets_dir", None))
+    assets = _library(ctx)
     asset_probability = ctx.probability("asset_probability", 0.5 if assets else 0.0)
 
     objects = []
     for index in range(int(rng.integers(low, high + 1))):
         size = float(rng.uniform(size_low, size_high))
-        use_asset = bool(assets) and bool(rng.uniform() < asset_probability)
+        use_asset = assets is not None and bool(rng.uniform() < asset_probability)
         primitive = "mesh" if use_asset else primitives[int(rng.choice(len(primitives), p=weights))]
-        asset = assets[int(rng.integers(len(assets)))] if use_asset else None
+        asset = assets.sample(rng) if assets is not None and use_asset else None
         shape = sample_shape(rng, primitive) if primitive in FAMILIES else None
         height_fraction = float(shape_mesh(shape).extent[2]) if shape is not None else 1.0
         yaw = float(rng.uniform(0.0, 360.0))
@@ -85,7 +81,9 @@ def sample(rng: np.random.Generator, ctx: SceneContext) -> SceneDescription:
                 object_id=index + 1,
                 name=f"{primitive}_{index + 1}",
                 primitive="procedural" if shape is not None else primitive,  # type: ignore[arg-type]
-                asset_path=asset,
+                asset_path=asset.name if asset else None,
+                asset_dir=asset.folder if asset else None,
+                asset_sha256=asset.sha256 if asset else None,
                 shape=shape,
                 size_m=size,
                 material=random_material(rng),

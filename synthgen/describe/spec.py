@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synthgen.errors import UNION_TAGS, config_error_from_validation
+from synthgen.errors import UNION_TAGS, DataError, config_error_from_validation
+from synthgen.fileio import check_relative_path
 
 SCHEMA_VERSION = 1
 
@@ -456,7 +457,13 @@ class ObjectSpec(Frozen):
     object_id: int = Field(ge=1, le=65535)
     name: str = Field(min_length=1)
     primitive: Primitive = "sphere"
-    asset_path: str | None = Field(None, description="for primitive='mesh': a .glb/.gltf/.blend file")
+    asset_path: str | None = Field(
+        None, description="for primitive='mesh': a .glb/.gltf/.obj/.blend/.usd file (relative to asset_dir)"
+    )
+    asset_dir: str | None = Field(None, description="the asset library folder asset_path lies inside")
+    asset_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the asset file, checked before rendering"
+    )
     shape: ProceduralShape | None = Field(None, description="for primitive='procedural': its parameters")
     size_m: float = Field(0.5, gt=0.0, description="bounding size: diameter / edge length")
     scale_xyz: Vec3 = Field((1.0, 1.0, 1.0), description="extra per-axis scale (walls, slabs, props)")
@@ -470,6 +477,14 @@ class ObjectSpec(Frozen):
     def _mesh_needs_asset(self) -> ObjectSpec:
         if self.primitive == "mesh" and not self.asset_path:
             raise ValueError("primitive='mesh' needs asset_path")
+        if self.asset_dir is not None:
+            if not self.asset_sha256:
+                raise ValueError("asset_dir needs asset_sha256 (the file's recorded bytes)")
+            # The path joins asset_dir, so it must stay inside it.
+            try:
+                check_relative_path(str(self.asset_path), what="asset_path")
+            except DataError as err:
+                raise ValueError(str(err)) from None
         if isinstance(self.path, PhysicsPath) and self.orientation.mode != "fixed":
             raise ValueError(
                 f"orientation.mode={self.orientation.mode!r}: a physics path sets the rotation; use 'fixed' "

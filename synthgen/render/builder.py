@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from synthgen.describe.spec import ClipSpec, LightSpec, MaterialSpec, ObjectSpec, WorldSpec
-from synthgen.errors import ConfigError, RenderError, clip_failure
+from synthgen.errors import ConfigError, DataError, RenderError, clip_failure
 from synthgen.labels.geometry import blender_camera_settings, look_at_camera_to_world
 from synthgen.render._blender import import_bpy
-from synthgen.render.meshes import procedural_mesh
+from synthgen.render.meshes import IMPORTERS, procedural_mesh
+from synthgen.scenes.assets import resolve_asset
 from synthgen.scenes.environment import resolve_hdri
 
 # Texture node type and the output socket that drives the base/secondary colour mix.
@@ -119,7 +120,7 @@ class SceneBuilder:
         return mesh
 
     def asset_mesh(self, asset_path: str, name: str) -> Any:
-        """One mesh joining every mesh object of a .glb/.gltf/.blend file, normalised to unit size.
+        """One mesh joining every mesh object of a .glb/.gltf/.obj/.blend/.usd file, normalised to unit size.
 
         The file's own materials are dropped: the spec's material applies to the whole object.
         """
@@ -131,17 +132,23 @@ class SceneBuilder:
             raise FileNotFoundError(f"asset_path={asset_path!r}: file not found")
         suffix = path.suffix.lower()
         before = set(bpy.data.objects)
-        if suffix in (".glb", ".gltf"):
-            result = bpy.ops.import_scene.gltf(filepath=str(path))
+        if suffix in IMPORTERS:
+            try:
+                result = IMPORTERS[suffix](bpy)(filepath=str(path))
+            except RuntimeError as err:
+                cause = (str(err).strip().splitlines() or [""])[0]
+                raise ValueError(f"asset_path={asset_path!r}: import failed ({cause})") from None
             if "FINISHED" not in result:
-                raise ValueError(f"asset_path={asset_path!r}: glTF import failed")
+                raise ValueError(f"asset_path={asset_path!r}: {suffix} import failed")
             loaded = [ob for ob in bpy.data.objects if ob not in before]
         elif suffix == ".blend":
             with bpy.data.libraries.load(str(path), link=False) as (source, target):
                 target.objects = list(source.objects)
             loaded = [ob for ob in target.objects if ob is not None]
         else:
-            raise ValueError(f"asset_path={asset_path!r}: unsupported file type (use .glb, .gltf or .blend)")
+            raise ValueError(
+                f"asset_path={asset_path!r}: unsupported file type (use .glb, .gltf, .obj, .blend or .usd)"
+            )
         meshes = [ob for ob in loaded if ob.type == "MESH"]
         if not meshes:
             raise ValueError(f"asset_path={asset_path!r}: the file holds no mesh object")
@@ -222,14 +229,18 @@ class SceneBuilder:
     def add_object(self, obj: ObjectSpec, index: int) -> Any:
         """Create spec object ``index`` (mesh, material, pass index = object_id); pose comes from labels."""
         try:
-            if obj.primitive == "mesh":
+            if obj.primitive == "mesh" and obj.asset_dir is not None:
+                path = resolve_asset(obj.asset_dir, str(obj.asset_path), str(obj.asset_sha256))
+                mesh = self.asset_mesh(str(path), obj.name)
+            elif obj.primitive == "mesh":
                 mesh = self.asset_mesh(str(obj.asset_path), obj.name)
             elif obj.primitive == "procedural" and obj.shape is not None:
                 mesh = procedural_mesh(self.bpy, obj.shape, obj.name)
             else:
                 mesh = self.primitive_mesh(obj.primitive, obj.name)
-        except (OSError, ValueError, RuntimeError) as err:
-            raise clip_error(self.spec, f"objects[{index}] ({obj.name!r}): {err}") from None
+        except (OSError, ValueError, RuntimeError, DataError) as err:
+            cause = (str(err).strip().splitlines() or [""])[0]  # Blender's importers raise several lines
+            raise clip_error(self.spec, f"objects[{index}] ({obj.name!r}): {cause}") from None
         material = self.make_material(obj.material, f"{obj.name}_material")
         ob = self.add_mesh_object(obj.name, mesh, material, pass_index=obj.object_id)
         ob.rotation_mode = "QUATERNION"

@@ -7,12 +7,24 @@ triangle order the tracks sample from is the same in every process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from synthgen.describe.spec import ProceduralShape
 from synthgen.scenes.shapes import shape_mesh
+
+# Asset file suffix -> the bpy operator importing it into the current scene (.blend is appended instead).
+IMPORTERS: dict[str, Callable[[Any], Any]] = {
+    ".glb": lambda bpy: bpy.ops.import_scene.gltf,
+    ".gltf": lambda bpy: bpy.ops.import_scene.gltf,
+    ".obj": lambda bpy: bpy.ops.wm.obj_import,
+    ".usd": lambda bpy: bpy.ops.wm.usd_import,
+    ".usda": lambda bpy: bpy.ops.wm.usd_import,
+    ".usdc": lambda bpy: bpy.ops.wm.usd_import,
+    ".usdz": lambda bpy: bpy.ops.wm.usd_import,
+}
 
 
 def procedural_mesh(bpy: Any, shape: ProceduralShape, name: str) -> Any:
