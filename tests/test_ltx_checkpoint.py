@@ -35,13 +35,16 @@ from ltx_core.text_encoders.gemma.embeddings_connector import (
     AudioEmbeddings1DConnectorConfigurator,
     Embeddings1DConnectorConfigurator,
 )
+from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessor
+from ltx_core.text_encoders.gemma.encoders.encoder_configurator import EMBEDDINGS_PROCESSOR_KEY_OPS
+from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV2
 from safetensors.torch import load_file, save_file
 
 from synthgen.errors import ConfigError, DataError
 from synthgen.trainer.config import load_train_config
 from synthgen.trainer.infer_config import load_infer_config
 from synthgen.trainer.ltx_checkpoint import load_bundle_parts, read_header
-from synthgen.trainer.model import build_tiny_text_encoder, load_model
+from synthgen.trainer.model import _load_transformer_file, build_tiny_text_encoder, load_model
 from synthgen.trainer.toydata import write_squares
 from synthgen.trainer.train import run
 from tests.test_ltx_core import TINY_LTX_CORE_CONFIG
@@ -269,6 +272,33 @@ def test_the_audio_vae_encodes_and_decodes_as_ltx_core(bundle: Path, parts: Any)
         )
 
 
+def test_the_text_connectors_give_ltx_core_embeddings(bundle: Path, parts: Any) -> None:
+    # ltx-core's LTX-2.3 text path (per-token RMS norm, per-modality projection, connectors with registers),
+    # its projection sized for the tiny Gemma; weights through ltx-core's own key table.
+    theirs = EmbeddingsProcessor(
+        feature_extractor=FeatureExtractorV2(
+            torch.nn.Linear(GEMMA_FEATURES, 32), 32, torch.nn.Linear(GEMMA_FEATURES, 16)
+        ),
+        video_connector=Embeddings1DConnectorConfigurator.from_config(TINY_BUNDLE_CONFIG),
+        audio_connector=AudioEmbeddings1DConnectorConfigurator.from_config(TINY_BUNDLE_CONFIG),
+    )
+    renamed = {
+        EMBEDDINGS_PROCESSOR_KEY_OPS.apply_to_key(k): v.float() for k, v in load_file(str(bundle)).items()
+    }
+    theirs.load_state_dict({k: v for k, v in renamed.items() if k is not None}, strict=True)
+    generator = torch.Generator().manual_seed(0)
+    hidden = tuple(torch.randn(1, 128, 32, generator=generator) for _ in range(3))  # 128: the register count
+    mask = torch.zeros(1, 128, dtype=torch.long)
+    mask[:, -20:] = 1  # left padding, as Gemma's tokenizer pads
+    with torch.no_grad():
+        expected = theirs.eval().process_hidden_states(hidden, mask)
+        video, audio, out_mask = parts.connectors(torch.stack(hidden, dim=-1), mask)
+    assert float(expected.video_encoding.abs().max()) > 0.1
+    torch.testing.assert_close(video, expected.video_encoding, rtol=0.0, atol=1e-6)
+    torch.testing.assert_close(audio, expected.audio_encoding, rtol=0.0, atol=1e-6)
+    assert torch.equal(out_mask.long(), expected.attention_mask.long())
+
+
 def test_every_tensor_of_the_bundle_lands_in_one_component_unchanged(bundle: Path, parts: Any) -> None:
     file = load_file(str(bundle))
     loaded = {
@@ -298,6 +328,23 @@ def test_model_ltx_checkpoint_builds_a_full_bundle_with_the_gemma_folder(bundle:
     features = torch.stack(hidden, dim=-1).flatten(2)
     assert features.shape[-1] == model.connectors.video_text_proj_in.in_features
     assert str(bundle.resolve()) in model.model_id and str(gemma.resolve()) in model.model_id
+
+
+def test_a_transformer_only_file_takes_its_config_from_its_own_metadata(
+    bundle: Path, parts: Any, tmp_path: Path
+) -> None:
+    tensors = {k: v for k, v in load_file(str(bundle)).items() if k.startswith("model.diffusion_model.")}
+    path = save_bundle(tmp_path / "transformer.safetensors", tensors, TINY_BUNDLE_CONFIG, "2.3.0")
+    transformer = _load_transformer_file(path, tmp_path / "no-components", torch.float32)
+    ours = parts.transformer.state_dict()
+    assert all(torch.equal(value, ours[name]) for name, value in transformer.state_dict().items())
+
+
+def test_a_transformer_file_without_config_needs_a_local_config(tmp_path: Path) -> None:
+    path = tmp_path / "bare.safetensors"
+    save_file({"model.diffusion_model.proj_out.weight": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(ConfigError, match=r"without config metadata needs model.components_path/transformer"):
+        _load_transformer_file(path, tmp_path, torch.float32)
 
 
 # --------------------------------------------------------------------------------------------- errors
