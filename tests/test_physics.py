@@ -218,3 +218,9 @@ def test_simulated_labels_are_bit_identical_across_processes() -> None:
     for i in range(4):
         here.update(compute_labels(sample_clip(_physics_config(), i)).objects.world_from_local.tobytes())
     assert digests == {here.hexdigest()}
+
+
+def test_importing_the_engine_prints_nothing() -> None:
+    code = "from synthgen.labels.physics import _import_pybullet; _import_pybullet()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (out.stdout, out.stderr) == ("", "")

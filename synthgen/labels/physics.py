@@ -20,6 +20,8 @@ ground square or fall through it fails with one line naming the clip, the object
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -254,9 +256,18 @@ def _failure(spec: ClipSpec, cause: str) -> RenderError:
 
 
 def _import_pybullet() -> ModuleType:
-    """pybullet (it prints its build time to stderr on first import)."""
+    """pybullet, its build banner (written by C code to stderr on first import) kept off the terminal."""
+    if "pybullet" in sys.modules:
+        return sys.modules["pybullet"]
+    sys.stderr.flush()
+    saved = os.dup(2)
     try:
-        import pybullet
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import pybullet
     except ImportError:
         raise RenderError("physics motion needs pybullet: pip install 'synthgen[render]'") from None
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     return pybullet
