@@ -115,6 +115,7 @@ def test_track_rule_applies_to_track_jobs_only() -> None:
         ("camera_motion", False),
     ]:
         row = clip_row(job=job)
+        row.labels["overlay_track_index"] = np.arange(6)  # the reference drew the tracks
         row.labels["tracks_occluded"][:] = True
         assert ("tracks_rarely_visible" in rules_of(check_clip(row, T))) is expected, job
 

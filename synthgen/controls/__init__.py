@@ -1,6 +1,6 @@
 """Control jobs for IC-LoRAs: one module per job, found by name through a registry.
 
-Numpy only. ``get_job(name)`` gives the ``ControlJob`` (``synthgen.controls.job``): its parameters, what it
+Numpy (and OpenCV for Canny edges); neither Blender nor torch. ``get_job(name)`` gives the ``ControlJob`` (``synthgen.controls.job``): its parameters, what it
 needs, ``build``, caption phrase, lint rules, export columns and trainer roles. The signals the jobs draw
 (track overlays, depth videos, camera-parameter videos, beat facts) live in ``synthgen.controls.signals``
 and are public so previews and notebooks can reuse them. Conventions: docs/controls.md.

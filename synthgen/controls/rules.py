@@ -6,7 +6,8 @@ room, so it names no dataset type). The rules that hold for every job - referenc
 identical across clips - live with the runner in ``synthgen.dataset.lint``.
 
 - ``tracks_rarely_visible``: fewer than ``min_visible_tracks`` tracks are visible in at least
-  ``min_track_visible_fraction`` of the frames.
+  ``min_track_visible_fraction`` of the frames (for a job with track-free styles, only rows whose reference
+  drew tracks, i.e. that have the ``overlay_track_index`` label).
 - ``near_zero_motion`` (objects): for every object (and the background), the median over its visible tracks
   of the peak 2D displacement (projected object centres when a clip has no tracks) is below
   ``min_motion_px`` target pixels. (camera): the camera moves less than ``min_camera_translation_m`` and
@@ -302,6 +303,14 @@ def _objects_out_of_view(row: LintRow, thresholds: LintThresholds) -> list[str]:
     return []
 
 
+def _drawn_tracks_rarely_visible(row: LintRow, thresholds: LintThresholds) -> list[str]:
+    # A reference that draws tracks records which (``overlay_track_index``); one that draws none (a union
+    # in the ltx_union_canny style) has no tracks to be seen, and a clip may then have no tracks at all.
+    if "overlay_track_index" not in row.labels:
+        return []
+    return _tracks_rarely_visible(row, thresholds)
+
+
 def _unfollowed_beats(row: LintRow, thresholds: LintThresholds) -> list[str]:
     sources = row.labels.get("binding_source_frames")
     events = row.labels.get("binding_event_frames")
@@ -321,7 +330,9 @@ def _unfollowed_beats(row: LintRow, thresholds: LintThresholds) -> list[str]:
 
 
 TRACKS_RARELY_VISIBLE = LintRule("tracks_rarely_visible", _tracks_rarely_visible)
-"""For jobs whose reference shows tracks."""
+"""For jobs whose reference always shows tracks."""
+DRAWN_TRACKS_RARELY_VISIBLE = LintRule("tracks_rarely_visible", _drawn_tracks_rarely_visible)
+"""For jobs whose reference shows tracks in some styles: only rows that drew tracks are checked."""
 OBJECTS_BARELY_MOVE = LintRule("near_zero_motion", _objects_barely_move)
 """2D motion of tracks (or projected object centres): for jobs about what moves in the scene."""
 CAMERA_BARELY_MOVES = LintRule("near_zero_motion", _camera_barely_moves)
