@@ -41,7 +41,7 @@ from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV2
 from safetensors.torch import load_file, save_file
 
 from synthgen.errors import ConfigError, DataError
-from synthgen.trainer.config import load_train_config
+from synthgen.trainer.config import check_checkpoint_paths, load_train_config
 from synthgen.trainer.infer_config import load_infer_config
 from synthgen.trainer.ltx_checkpoint import load_bundle_parts, read_header
 from synthgen.trainer.model import _load_transformer_file, build_tiny_text_encoder, load_model
@@ -375,6 +375,21 @@ def test_an_ltx_2_19b_checkpoint_is_named_as_such(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match=r"ltx-2-19b-dev.safetensors: an LTX-2 \(19B\) checkpoint"):
         load_bundle_parts(path, gemma_hidden=32, gemma_layers=2, dtype=torch.float32)
+
+
+def test_a_wrong_checkpoint_is_named_before_a_run_writes_anything(tmp_path: Path) -> None:
+    meta = {"config": json.dumps(TINY_BUNDLE_CONFIG), "model_version": "2.5.0"}
+    path = _small(tmp_path, "ltx-2.5.safetensors", _layout(), meta)
+    settings = load_train_config(
+        {
+            "data": {"path": str(tmp_path)},
+            "output_dir": str(tmp_path / "run"),
+            "model": {"preset": "ltx_checkpoint", "checkpoint": str(path), "gemma": str(tmp_path)},
+        }
+    )
+    with pytest.raises(DataError, match=r"ltx-2.5.safetensors: an LTX-2.5.0 checkpoint"):
+        check_checkpoint_paths(settings.model)  # what check_paths runs before Hydra
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_ltx_2_5_checkpoint_is_named_as_such(tmp_path: Path) -> None:

@@ -355,7 +355,9 @@ def check_paths(s: Settings) -> None:
 
 
 def check_checkpoint_paths(m: ModelSettings) -> None:
-    """With ``model=ltx_checkpoint``: the checkpoint file and the Gemma folder exist (ConfigError naming the key)."""
+    """With ``model=ltx_checkpoint``: the checkpoint file and the Gemma folder exist (ConfigError naming the key)
+    and the file's header says it is an LTX-2.3 bundle (DataError naming what it is): checked before a run
+    writes anything."""
     if m.preset != "ltx_checkpoint":
         return
     for key, value in (("model.checkpoint", m.checkpoint), ("model.gemma", m.gemma)):
@@ -363,6 +365,10 @@ def check_checkpoint_paths(m: ModelSettings) -> None:
             raise ConfigError(
                 f"{key}={value!r}: no such file or folder (weights are loaded from local paths only)"
             )
+    if m.checkpoint:
+        from .ltx_checkpoint import check_ltx23_bundle, read_header
+
+        check_ltx23_bundle(read_header(Path(m.checkpoint).expanduser()))
 
 
 # What a training run (and Hydra's run folder) puts into output_dir: a folder holding only these is a run's
