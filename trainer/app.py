@@ -77,13 +77,10 @@ def _check_before_hydra(raw: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def _task(raw: DictConfig) -> None:
-    from .config import check_output_dir
     from .train import run
 
     try:
-        settings = _settings(raw)
-        check_output_dir(settings)
-        report = run(settings)
+        report = run(_settings(raw))  # run checks output_dir (library calls too)
     except SynthgenError as err:
         _remove_empty_run_folder()
         fail(PROG, err)

@@ -180,7 +180,8 @@ def build_cache(
 ) -> list[Path]:
     """Encode every row once into ``cache_dir``; returns the item paths in row order.
 
-    Present items are kept (resume); ``index.json`` is written last.
+    Present items are kept (resume); ``index.json`` is written last. On an error, the folders this call
+    created are removed again when nothing was written into them (never a folder it did not create).
     """
     if (cache_dir / "index.json").exists():
         return _listed_items(cache_dir)
@@ -188,7 +189,35 @@ def build_cache(
         raise ConfigError(
             "model.preset: this model has no encoders; point data.cache_dir at a complete cache"
         )
+    created = [folder for folder in (cache_dir, *cache_dir.parents) if not folder.exists()]
     cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        names = _encode_rows(rows, bundle, cache_dir, control, buckets, progress)
+    except BaseException:
+        remove_empty_folders(created)
+        raise
+    atomic_write_json(cache_dir / "index.json", {"items": names, "control": control})
+    return [cache_dir / name for name in names]
+
+
+def remove_empty_folders(folders: Sequence[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _encode_rows(
+    rows: Iterable[ClipRow],
+    bundle: ModelBundle,
+    cache_dir: Path,
+    control: str,
+    buckets: Sequence[Bucket],
+    progress: bool,
+) -> list[str]:
+    """Encode the rows not cached yet into ``cache_dir``; the item names of every row, in row order."""
     names: list[str] = []
     iterator: Iterable[ClipRow] = rows
     if progress:
@@ -208,8 +237,7 @@ def build_cache(
         save_item(encode_example(example, bundle, choose_bucket(buckets, example, where)), cache_dir / name)
     if not names:
         raise DataError(f"data.path: the dataset has no rows for control job {control!r}")
-    atomic_write_json(cache_dir / "index.json", {"items": names, "control": control})
-    return [cache_dir / name for name in names]
+    return names
 
 
 def check_same_factors(first: Example, example: Example) -> None:

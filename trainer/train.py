@@ -35,7 +35,7 @@ from synthgen.fileio import atomic_write_json
 
 from .cache import CachedItem, build_cache, cache_key, dataset_fingerprint, load_items
 from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
-from .config import Settings, parse_bucket
+from .config import Settings, check_output_dir, parse_bucket
 from .data import iter_rows
 from .evaluate import conditioning_for, control_gain
 from .lora import (
@@ -55,6 +55,8 @@ from .step import ic_loss
 def run(settings: Settings, *, stop_after: int = 0) -> dict[str, Any]:
     """Run ``settings.stage``; ``stop_after`` > 0 ends the loop after that many steps of this process
     (a checkpoint is written, as when a time-limited job is preempted). Returns the report."""
+    # The CLI's check, for library callers too: never write into a non-empty folder that is not ours.
+    check_output_dir(settings)
     paths = OutputPaths(Path(settings.output_dir))
     if settings.stage == "eval" and not paths.checkpoint.exists():
         raise ConfigError(

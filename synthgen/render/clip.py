@@ -59,11 +59,18 @@ def render_clip(
     from someone else's dataset, so only built-in recipes run unless the caller opts in. Any failure raises a one-line RenderError naming
     the clip and recipe; nothing half-made is returned.
     """
+    # Checked before Blender loads: a wrong argument is a caller's mistake, said in one line.
+    if not isinstance(spec, ClipSpec):
+        raise ConfigError(f"spec: expected a ClipSpec (synthgen.sample_clip), got {type(spec).__name__}")
+    from synthgen.labels.compute import ClipLabels, compute_labels
+
+    if labels is not None and not isinstance(labels, ClipLabels):
+        raise ConfigError(
+            f"labels: expected ClipLabels (synthgen.compute_labels) or None, got {type(labels).__name__}"
+        )
     timings: dict[str, float] = {}
     start = time.perf_counter()
     if labels is None:
-        from synthgen.labels.compute import compute_labels
-
         try:
             labels = compute_labels(spec)
         except ConfigError as err:
