@@ -24,10 +24,11 @@ def random_color(
     hue = float(rng.uniform(0.0, 1.0))
     sat = float(rng.uniform(*saturation))
     val = float(rng.uniform(*value))
-    return _hsv_to_rgb(hue, sat, val)
+    return hsv_to_rgb(hue, sat, val)
 
 
-def _hsv_to_rgb(h: float, s: float, v: float) -> ColorRGB:
+def hsv_to_rgb(h: float, s: float, v: float) -> ColorRGB:
+    """RGB of hue, saturation and value in [0, 1] (hue 1 = hue 0)."""
     i = int(h * 6.0) % 6
     f = h * 6.0 - int(h * 6.0)
     p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)

@@ -30,10 +30,13 @@ TINY_OVERRIDES: dict[str, Any] = {
 
 def tiny_config(*overrides: str, **sections: dict[str, Any]) -> GenerateConfig:
     """A tiny GenerateConfig from the packaged YAML: ``overrides`` are Hydra override strings (select groups
-    here: ``"control=depth"``), and each keyword merges values into one top-level section."""
+    here: ``"control=depth"``), and each keyword merges values into one top-level section. The look is
+    ``look=flat`` (flat colours, sharp pinhole frames: the exact labels' own look) unless one is selected."""
     data: dict[str, Any] = {key: dict(value) for key, value in TINY_OVERRIDES.items()}
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    if not any(item.startswith("look=") for item in overrides):
+        overrides = ("look=flat", *overrides)
     return load_generate_config(data, overrides=overrides)
 
 

@@ -39,6 +39,7 @@ from synthgen.describe.spec import (
 from synthgen.errors import ConfigError, config_error_from_validation
 from synthgen.fileio import SAFE_NAME_PATTERN, json_sha256
 from synthgen.scenes import SceneContext, get_recipe
+from synthgen.scenes.materials import look_settings
 
 Range = tuple[float, float]
 MAX_NUM_CLIPS = 10_000_000  # a bound, not a limit of the format: larger runs are typos (docs/security.md)
@@ -391,6 +392,7 @@ def _check_scene_params(cfg: GenerateConfig) -> None:
     """Find the recipe and run it once for clip 0, so an unknown recipe or a bad ``scene.params`` value
     (the recipe's ConfigError) fails before anything is written."""
     recipe = get_recipe(cfg.scene.recipe)
+    look_settings(SceneContext(params=cfg.scene.params, clip=cfg.clip))  # the look keys of every recipe
     try:
         recipe.sample(clip_rng(cfg.dataset.seed, 0), SceneContext(params=cfg.scene.params, clip=cfg.clip))
     except ConfigError:

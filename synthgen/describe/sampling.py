@@ -1,7 +1,8 @@
 """Deterministic sampling: (validated config, clip index) -> ClipSpec.
 
 Every random draw of a clip comes from one generator, ``clip_rng(dataset.seed, clip_index)``, in a fixed
-order: scene recipe, then object paths, then camera, then audio. The same config and index therefore give a
+order: scene recipe, then object paths, then camera, then audio; the look (library materials, ground, optics)
+draws from the clip's own second stream (``synthgen.scenes.materials.look_rng``). The same config and index therefore give a
 bit-identical spec on any machine, and clips are independent of each other (a render farm can generate any
 subset in any order).
 """
@@ -43,6 +44,7 @@ from synthgen.describe.spec import (
 )
 from synthgen.errors import ConfigError, SynthgenError, clip_failure, config_error_from_validation
 from synthgen.scenes import SceneContext, SceneDescription, get_recipe
+from synthgen.scenes.materials import apply_look, look_rng
 
 # A second, independent stream per clip for the paired reference scene of camera_motion datasets.
 REFERENCE_STREAM = 1
@@ -78,7 +80,9 @@ def sample_reference_scene(cfg: GenerateConfig, target: ClipSpec) -> ClipSpec:
     seq = np.random.SeedSequence([cfg.dataset.seed, target.clip_index, REFERENCE_STREAM])
     rng = np.random.Generator(np.random.PCG64(seq))
     other = _sample(cfg, target.clip_index, rng, variant="reference")
-    return other.model_copy(update={"camera": target.camera, "audio": target.audio})
+    # Same camera path and lens; optics (focus on one of its own objects) stay the reference scene's.
+    camera = target.camera.model_copy(update={"optics": other.camera.optics})
+    return other.model_copy(update={"camera": camera, "audio": target.audio})
 
 
 def _sample(cfg: GenerateConfig, clip_index: int, rng: np.random.Generator, variant: str) -> ClipSpec:
@@ -89,6 +93,10 @@ def _sample(cfg: GenerateConfig, clip_index: int, rng: np.random.Generator, vari
         )
         camera = _sample_camera(rng, cfg.camera, scene)
         audio = _sample_audio(rng, cfg.audio, objects)
+        # The look (materials, ground, optics) draws from its own stream: it never shifts the draws above.
+        ctx = SceneContext(params=cfg.scene.params, clip=cfg.clip)
+        look = look_rng(cfg.dataset.seed, clip_index, variant)
+        objects, scene, camera = apply_look(ctx, look, objects, scene, camera)
         return _make_spec(cfg, clip_index, scene, objects, camera, audio, variant)
     except ValidationError as err:
         raise config_error_from_validation(err) from None

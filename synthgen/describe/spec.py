@@ -209,8 +209,27 @@ CameraMove = Annotated[
 ]
 
 
+class OpticsSpec(Frozen):
+    """Lens and sensor effects beyond the pinhole; the defaults are none (every frame sharp, exact, neutral).
+
+    The labels are defined at the centre of the shutter interval (docs/conventions.md): motion blur spreads
+    a frame over ``shutter_fraction`` of the frame interval centred on the frame's time.
+    """
+
+    shutter_fraction: float = Field(
+        0.0, ge=0.0, le=1.0, description="open shutter / frame interval; 0 = no blur"
+    )
+    f_stop: float = Field(0.0, ge=0.0, le=128.0, description="aperture f-number; 0 = no depth of field")
+    focus_object_id: int = Field(0, ge=0, description="object kept in focus (0 = focus_distance_m)")
+    focus_distance_m: float = Field(10.0, gt=0.0, description="focus distance when focus_object_id is 0")
+    exposure_ev: float = Field(0.0, ge=-10.0, le=10.0, description="exposure change in stops (x 2**ev)")
+    white_balance_k: float = Field(
+        6500.0, ge=2500.0, le=25000.0, description="illuminant the camera balances for; 6500 = neutral"
+    )
+
+
 class CameraSpec(Frozen):
-    """Camera base pose (position + look-at + roll), intrinsics and a list of moves composed in order."""
+    """Camera base pose (position + look-at + roll), intrinsics, optics and a list of moves composed in order."""
 
     position_m: Vec3 = (0.0, -8.0, 3.0)
     look_at_m: Vec3 = (0.0, 0.0, 0.5)
@@ -219,6 +238,7 @@ class CameraSpec(Frozen):
     clip_start_m: float = Field(0.05, gt=0.0)
     clip_end_m: float = Field(500.0, gt=0.0)
     moves: tuple[CameraMove, ...] = ()
+    optics: OpticsSpec = OpticsSpec()
 
     @model_validator(mode="after")
     def _valid_pose(self) -> CameraSpec:
@@ -439,8 +459,45 @@ ProceduralShape = Annotated[
 TextureKind = Literal["none", "noise", "voronoi", "checker", "wave", "brick"]
 
 
+MaterialFamily = Literal[
+    "principled",
+    "wood",
+    "marble",
+    "brushed_metal",
+    "rough_metal",
+    "rough_plastic",
+    "glossy_plastic",
+    "fabric",
+    "concrete",
+    "rock",
+    "rubber",
+    "car_paint",
+    "ceramic",
+    "asphalt",
+    "tiles",
+    "sand",
+    "grass",
+    "wood_floor",
+]
+
+
 class MaterialSpec(Frozen):
-    """Principled-BSDF parameters plus an optional procedural texture mixing two colours."""
+    """Principled-BSDF parameters plus an optional procedural texture mixing two colours.
+
+    ``family`` other than ``principled`` builds a procedural material of the library
+    (``synthgen.scenes.materials``): its pattern mixes the two colours, bumps the normals and varies the
+    roughness; ``texture`` is then unused.
+    """
+
+    family: MaterialFamily = Field("principled", description="material library family")
+    bump_strength: float = Field(0.0, ge=0.0, le=1.0, description="bump-map strength of the family's pattern")
+    pattern_offset_m: Vec3 = Field(
+        (0.0, 0.0, 0.0), description="offset of the pattern in object space (two objects never look alike)"
+    )
+    pattern_detail: float = Field(2.0, ge=0.0, le=15.0, description="noise octaves of the family's pattern")
+    coat: float = Field(0.0, ge=0.0, le=1.0, description="clear-coat weight (car paint, ceramic)")
+    anisotropy: float = Field(0.0, ge=0.0, le=1.0, description="anisotropic highlights (brushed metal)")
+    sheen: float = Field(0.0, ge=0.0, le=1.0, description="sheen weight (fabric)")
 
     base_color_rgb: ColorRGB = (0.8, 0.8, 0.8)
     roughness: float = Field(0.5, ge=0.0, le=1.0)
@@ -633,6 +690,9 @@ class ClipSpec(Frozen):
         ids = [obj.object_id for obj in self.objects]
         if len(ids) != len(set(ids)):
             raise ValueError(f"objects: object_id values must be unique, got {ids}")
+        focus = self.camera.optics.focus_object_id
+        if focus and focus not in ids:
+            raise ValueError(f"camera.optics.focus_object_id={focus} names no object")
         if self.audio is not None:
             if audio_num_samples(self.clip.num_frames, self.clip.fps, self.audio.sample_rate) is None:
                 raise ValueError(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthgen.render.builder import clip_error
+from synthgen.render.engine import uses_motion_blur
 
 if TYPE_CHECKING:
     from synthgen.labels.compute import ClipLabels
@@ -171,7 +172,7 @@ def key_scene(builder: SceneBuilder, labels: ClipLabels) -> None:
     """Key every spec object, the camera (pose + focal length) and per-frame material values."""
     spec = builder.spec
     num_frames = spec.clip.num_frames
-    interpolation = "LINEAR" if spec.render.motion_blur else "CONSTANT"
+    interpolation = "LINEAR" if uses_motion_blur(spec) else "CONSTANT"
     keyer = Keyer(num_frames, interpolation)
     scene = builder.scene
     scene.frame_start = 0

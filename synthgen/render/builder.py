@@ -19,6 +19,7 @@ from synthgen.errors import ConfigError, DataError, RenderError, clip_failure
 from synthgen.labels.geometry import blender_camera_settings, look_at_camera_to_world
 from synthgen.render._blender import import_bpy
 from synthgen.render.meshes import IMPORTERS, procedural_mesh
+from synthgen.render.shading import build_family, optics_gain
 from synthgen.scenes.assets import resolve_asset
 from synthgen.scenes.environment import resolve_hdri
 
@@ -192,7 +193,9 @@ class SceneBuilder:
         bsdf.inputs["Metallic"].default_value = material.metallic
         bsdf.inputs["Emission Strength"].default_value = material.emission_strength
         color_socket = base.outputs[0]
-        if material.texture != "none":
+        if material.family != "principled":
+            color_socket = build_family(nodes, links, material, base, bsdf)
+        elif material.texture != "none":
             node_type, factor_name = TEXTURE_NODES[material.texture]
             coords = nodes.new("ShaderNodeTexCoord")
             texture = nodes.new(node_type)
@@ -206,9 +209,20 @@ class SceneBuilder:
             mix.inputs[7].default_value = (*material.secondary_color_rgb, 1.0)
             color_socket = mix.outputs[2]
         links.new(color_socket, bsdf.inputs["Base Color"])
-        links.new(color_socket, bsdf.inputs["Emission Color"])
+        links.new(self._with_gain(nodes, links, color_socket), bsdf.inputs["Emission Color"])
         links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
         return mat
+
+    def _with_gain(self, nodes: Any, links: Any, color: Any) -> Any:
+        """``color`` times the camera's exposure/white-balance gain (``shading.optics_gain``), for emitters."""
+        gain = optics_gain(self.spec.camera.optics)
+        if np.allclose(gain, 1.0):
+            return color
+        multiply = nodes.new("ShaderNodeVectorMath")
+        multiply.operation = "MULTIPLY"
+        links.new(color, multiply.inputs[0])
+        multiply.inputs[1].default_value = tuple(float(g) for g in gain)
+        return multiply.outputs["Vector"]
 
     # ------------------------------------------------------------------------------- objects
 
@@ -253,8 +267,10 @@ class SceneBuilder:
     def add_light(self, light: LightSpec, name: str) -> Any:
         """A sun (W/m^2), area or point light (W) aimed at ``look_at_m``, coloured by temperature."""
         data = self.bpy.data.lights.new(name, type=light.kind.upper())
-        data.energy = light.strength
-        data.color = (1.0, 1.0, 1.0)
+        # The camera's exposure/white-balance gain: brightest channel in the energy, the rest in the colour.
+        gain = optics_gain(self.spec.camera.optics)
+        data.energy = light.strength * float(gain.max())
+        data.color = tuple(float(g) for g in gain / gain.max())
         data.use_temperature = True
         data.temperature = light.color_temperature_k
         if light.kind == "area":
@@ -304,6 +320,14 @@ class SceneBuilder:
             self.add_environment(world, nodes, links, background)
         else:
             background.inputs["Color"].default_value = (*world.background_rgb, 1.0)
+        color = background.inputs["Color"]
+        if color.links:
+            source = color.links[0].from_socket
+            links.remove(color.links[0])
+            links.new(self._with_gain(nodes, links, source), color)
+        else:
+            gain = optics_gain(self.spec.camera.optics)
+            color.default_value = (*(g * c for g, c in zip(gain, world.background_rgb, strict=True)), 1.0)
         links.new(background.outputs["Background"], output.inputs["Surface"])
         if world.ground:
             material = self.make_material(world.ground_material, "ground_material")
@@ -337,6 +361,14 @@ class SceneBuilder:
             setattr(data, key, value)
         data.clip_start = cam_spec.clip_start_m
         data.clip_end = cam_spec.clip_end_m
+        optics = cam_spec.optics
+        data.dof.use_dof = optics.f_stop > 0.0
+        if data.dof.use_dof:
+            data.dof.aperture_fstop = optics.f_stop
+            # The focus object follows its labelled pose; build() adds objects before the camera.
+            focus = self.objects.get(optics.focus_object_id)
+            data.dof.focus_object = focus
+            data.dof.focus_distance = optics.focus_distance_m
         ob = self.bpy.data.objects.new("camera", data)
         ob.rotation_mode = "QUATERNION"
         self.scene.collection.objects.link(ob)

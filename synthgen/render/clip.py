@@ -151,7 +151,7 @@ def _render_frames(builder: SceneBuilder, directory: Path, *, quiet: bool) -> No
         raise clip_error(
             spec, f"engine {render.engine} on device {render.device} is unavailable: {err}"
         ) from None
-    own_data = engines.engine_has_data_passes(render.engine)
+    own_data = engines.engine_has_data_passes(render.engine, spec.camera.optics)
     normals = render.dense_labels
     engines.configure_passes(scene, data=own_data, normals=normals)
     engines.configure_output(scene, directory, DATA_PREFIX if own_data else COLOR_PREFIX)
@@ -189,7 +189,7 @@ def _read_frames(
     ids = np.empty(shape, dtype=np.uint16)
     want_normals = spec.render.dense_labels
     normals = np.empty((*shape, 3), dtype=np.float32) if want_normals else None
-    own_data = engines.engine_has_data_passes(spec.render.engine)
+    own_data = engines.engine_has_data_passes(spec.render.engine, spec.camera.optics)
     for frame in range(clip.num_frames):
         data_path = directory / f"{DATA_PREFIX}{frame:04d}.exr"
         color_path = data_path if own_data else directory / f"{COLOR_PREFIX}{frame:04d}.exr"

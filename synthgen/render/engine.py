@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from synthgen.describe.spec import ClipSpec, RenderSpec
+from synthgen.describe.spec import ClipSpec, OpticsSpec, RenderSpec
 
 ENGINE_IDS = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
 GPU_DEVICE_TYPES = {"cuda": "CUDA", "optix": "OPTIX", "hip": "HIP", "metal": "METAL", "oneapi": "ONEAPI"}
+PINHOLE = OpticsSpec()
 WORKBENCH_AA = (("32", 32), ("16", 16), ("11", 11), ("8", 8), ("5", 5), ("FXAA", 1))
 
 
@@ -16,9 +17,19 @@ class EngineUnavailable(Exception):
     """The requested engine or device cannot run here; the message says why."""
 
 
-def engine_has_data_passes(engine: str) -> bool:
-    """Whether ``engine`` writes the object-index pass itself (only Cycles does in Blender 5.0)."""
-    return engine == "cycles"
+def engine_has_data_passes(engine: str, optics: OpticsSpec = PINHOLE) -> bool:
+    """Whether the beauty render of ``engine`` also gives the label passes (depth, object index).
+
+    Only Cycles writes an object-index pass (Blender 5.0), and only sharp pinhole frames give the labels'
+    definition: with motion blur or depth of field, a pixel's first sample (what data passes keep) is at a
+    random shutter time or lens point, so the labels come from a separate sharp 1-sample pass instead.
+    """
+    return engine == "cycles" and optics.shutter_fraction == 0.0 and optics.f_stop == 0.0
+
+
+def uses_motion_blur(spec: ClipSpec) -> bool:
+    """Motion blur is on when the clip's optics open the shutter, or ``render.motion_blur`` asks for it."""
+    return spec.render.motion_blur or spec.camera.optics.shutter_fraction > 0.0
 
 
 def configure_common(scene: Any, spec: ClipSpec) -> None:
@@ -33,7 +44,10 @@ def configure_common(scene: Any, spec: ClipSpec) -> None:
     fps_int = max(1, round(clip.fps))
     settings.fps = fps_int
     settings.fps_base = fps_int / clip.fps
-    settings.use_motion_blur = render.motion_blur
+    settings.use_motion_blur = uses_motion_blur(spec)
+    # The shutter is centred on each frame's time, where the labels are defined (docs/conventions.md).
+    settings.motion_blur_position = "CENTER"
+    settings.motion_blur_shutter = spec.camera.optics.shutter_fraction or 0.5
     settings.film_transparent = False
     settings.dither_intensity = 0.0
     # Keeps Cycles' synced scene between frames; only what the keys change is re-synced. Per-frame set-up
@@ -107,6 +121,10 @@ def configure_cycles(scene: Any, render: RenderSpec, seed: int, *, data_only: bo
         cycles.denoiser = "OPENIMAGEDENOISE"
     if data_only:
         cycles.max_bounces = 0
+        # Labels are sharp pinhole values at the shutter's centre: no blur, no lens.
+        scene.render.use_motion_blur = False
+        if scene.camera is not None:
+            scene.camera.data.dof.use_dof = False
     if render.device == "cpu":
         cycles.device = "CPU"
         return
