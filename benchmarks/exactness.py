@@ -43,6 +43,7 @@ from synthgen.describe.spec import (
 )
 from synthgen.labels.geometry import world_to_camera_cv
 from synthgen.render import RenderedClip, render_clip
+from synthgen.scenes.materials import GROUND_FAMILIES, OBJECT_FAMILIES, sample_family
 
 MARKER_DIAMETER_PX = 7.0
 WINDOW_MARGIN_PX = 3.0
@@ -328,10 +329,24 @@ def measure_occlusion(clip: RenderedClip) -> tuple[float, int, float, float, flo
     )
 
 
-def run_occlusion(width: int, height: int, frames: int, samples: int, seed: int = 0) -> OcclusionReport:
+def with_library_look(spec: ClipSpec, seed: int) -> ClipSpec:
+    """``spec`` in the default look's materials (library families, a textured ground), blur and DoF off."""
+    rng = np.random.default_rng([seed, 303])
+    objects = tuple(
+        obj.model_copy(update={"material": sample_family(rng, OBJECT_FAMILIES[i % len(OBJECT_FAMILIES)])})
+        for i, obj in enumerate(spec.objects)
+    )
+    ground = sample_family(rng, GROUND_FAMILIES[seed % len(GROUND_FAMILIES)])
+    return spec.model_copy(update={"objects": objects, "world": WorldSpec(ground_material=ground)})
+
+
+def run_occlusion(
+    width: int, height: int, frames: int, samples: int, seed: int = 0, look: str = "flat"
+) -> OcclusionReport:
     """Render the occlusion clip and compare the two occlusion tests."""
     start = time.perf_counter()
-    clip = render_clip(occlusion_spec(width, height, frames, samples, seed))
+    spec = occlusion_spec(width, height, frames, samples, seed)
+    clip = render_clip(with_library_look(spec, seed) if look == "library" else spec)
     measured = measure_occlusion(clip)
     return OcclusionReport(*measured, seconds=time.perf_counter() - start)
 
@@ -344,14 +359,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--markers", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--look", choices=("flat", "library"), default="flat", help="occlusion objects' materials and ground"
+    )
     args = parser.parse_args()
     markers = run_markers(args.width, args.height, args.frames, args.samples, args.markers, args.seed)
-    occlusion = run_occlusion(args.width, args.height, args.frames, args.samples, args.seed)
+    occlusion = run_occlusion(args.width, args.height, args.frames, args.samples, args.seed, args.look)
     print(
         f"machine: {platform.node()} {platform.processor() or platform.machine()}, Blender via bpy, Cycles CPU"
     )
     print(
-        f"settings: {args.width}x{args.height}, {args.frames} frames, {args.samples} spp, {args.markers} markers"
+        f"settings: {args.width}x{args.height}, {args.frames} frames, {args.samples} spp, {args.markers} markers, "
+        f"occlusion look {args.look} (no motion blur, no depth of field)"
     )
     print()
     print("| measure | value | bar |")
