@@ -224,3 +224,17 @@ def test_importing_the_engine_prints_nothing() -> None:
     code = "from synthgen.labels.physics import _import_pybullet; _import_pybullet()"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert (out.stdout, out.stderr) == ("", "")
+
+
+def test_captions_say_physics_objects_drop_or_are_thrown() -> None:
+    from synthgen.describe.captions import make_caption
+
+    phrases = (
+        "is thrown and tumbles to rest",
+        "flies in and bounces",
+        "drops and settles",
+        "falls to the ground",
+    )
+    for index in range(4):
+        caption = make_caption(sample_clip(_physics_config(), index))
+        assert any(phrase in caption for phrase in phrases), caption

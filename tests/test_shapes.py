@@ -161,3 +161,13 @@ def test_default_tracked_objects_config_samples_procedural_shapes_into_the_spec(
     cfg = tiny_config(dataset={"name": "tiny", "seed": 0, "num_clips": 40})
     shapes = [obj.shape for i in range(40) for obj in sample_clip(cfg, i).objects if obj.shape is not None]
     assert {shape.kind for shape in shapes} == set(FAMILIES)
+
+
+def test_captions_name_procedural_shapes_by_family() -> None:
+    from synthgen.describe.captions import make_caption
+
+    cfg = tiny_config(
+        dataset={"name": "tiny", "seed": 0, "num_clips": 4},
+        scene={"params": {"primitives": ["chair"], "num_objects": [1, 1]}},
+    )
+    assert all("chair" in make_caption(sample_clip(cfg, index)) for index in range(4))
