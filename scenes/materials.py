@@ -59,7 +59,7 @@ LOOK_STREAM = 2
 
 Range = tuple[float, float]
 # (hue, saturation, value) ranges of each family's two colours, roughness range, metallic, pattern scale
-# range (per metre of object space) and bump range.
+# range (per unit of object space: per object size, per metre of ground) and bump range.
 _FAMILY_TABLE: dict[
     str, tuple[tuple[Range, Range, Range], tuple[Range, Range, Range], Range, float, Range, Range]
 ] = {
@@ -196,7 +196,7 @@ _FAMILY_TABLE: dict[
         ((0.04, 0.08), (0.5, 0.85), (0.1, 0.3)),
         (0.25, 0.6),
         0.0,
-        (0.3, 0.8),
+        (1.0, 2.0),
         (0.05, 0.2),
     ),
     "checker": (
@@ -204,7 +204,7 @@ _FAMILY_TABLE: dict[
         ((0.0, 1.0), (0.0, 0.5), (0.15, 0.6)),
         (0.5, 1.0),
         0.0,
-        (8.0, 30.0),
+        (0.2, 0.75),
         (0.0, 0.0),
     ),
 }
@@ -328,7 +328,10 @@ def dress(
             dressed.append(obj)
     if look.ground_families and world.ground:
         ground = look.ground_families[int(rng.integers(len(look.ground_families)))]
-        world = world.model_copy(update={"ground_material": sample_family(rng, ground)})
+        material = sample_family(rng, ground)
+        # Patterns are in the plane's own coordinates, which span the whole ground: scale per metre x size.
+        material = material.model_copy(update={"texture_scale": material.texture_scale * world.ground_size_m})
+        world = world.model_copy(update={"ground_material": material})
     return tuple(dressed), world
 
 
