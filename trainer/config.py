@@ -213,6 +213,23 @@ class TrainSettings(_Settings):
     gradient_checkpointing: bool = Field(description="recompute block activations in the backward pass")
     uncheckpointed_blocks: int = Field(ge=0, description="leading blocks that keep their activations")
     save_attention: bool = Field(description="checkpointed blocks keep attention outputs (no recompute)")
+    memory_budget_gib: float = Field(
+        ge=0.0,
+        description="CUDA: blocks keeping attention outputs, then un-checkpointed blocks, as many as keep the "
+        "peak under this, from the first step's measured per-block memory (overrides uncheckpointed_blocks); "
+        "0 = off",
+    )
+    base_precision: Literal["bfloat16", "float8", "int8_weights", "float8_weights"] = Field(
+        description="frozen base linears of the blocks: bfloat16; float8 (torchao float8 matmuls, CUDA only); "
+        "int8_weights / float8_weights (8-bit weight storage, bfloat16 matmuls; low-VRAM presets)"
+    )
+    optimizer: Literal["adamw", "adamw8bit"] = Field(
+        description="adamw (torch, fused on CUDA) or adamw8bit (torchao, 8-bit moments)"
+    )
+    skip_audio_branch: bool | Literal["auto"] = Field(
+        description="video-only jobs: audio-video cross-attention off (video does not attend to the stand-in "
+        "audio noise, as ltx-trainer); auto = on CUDA only"
+    )
     compile: bool | Literal["auto"] = Field(
         description="torch.compile each transformer block; auto = on CUDA only"
     )

@@ -27,8 +27,21 @@ class Conditioning:
     audio_is_reference: bool
 
 
-def predict(transformer: torch.nn.Module, batch: ICBatch, cond: Conditioning, *, fps: float) -> torch.Tensor:
-    """The transformer's velocity prediction for the target tokens, ``[B, N_target, C]``."""
+def predict(
+    transformer: torch.nn.Module,
+    batch: ICBatch,
+    cond: Conditioning,
+    *,
+    fps: float,
+    skip_audio_branch: bool = False,
+) -> torch.Tensor:
+    """The transformer's velocity prediction for the target tokens, ``[B, N_target, C]``.
+
+    ``skip_audio_branch`` (``train.skip_audio_branch``) turns off the audio-to-video and video-to-audio
+    cross-attention of every block when the audio is stand-in noise (a video-only job): the video tokens then
+    do not attend to it, as in ltx-trainer's video-only IC-LoRA training (its audio modality is absent), and
+    the blocks skip the a2v projections over every video token. An audio reference keeps them on.
+    """
     # A DDP/FSDP wrapper forwards calls but not attributes: read the config from the wrapped model.
     model: Any = getattr(transformer, "module", transformer)
     dtype = next(p for p in model.parameters()).dtype
@@ -60,6 +73,7 @@ def predict(transformer: torch.nn.Module, batch: ICBatch, cond: Conditioning, *,
         video_coords=batch.coords,
         audio_coords=a_coords,
         use_cross_timestep=True,
+        isolate_modalities=skip_audio_branch and not cond.audio_is_reference,
         return_dict=False,
     )
     return video_out[:, : batch.num_target_tokens]
@@ -80,9 +94,11 @@ def ic_loss(
     noise: torch.Tensor | None = None,
     sampler: str = "shifted_logit_normal",
     per_sample: bool = False,
+    skip_audio_branch: bool = False,
 ) -> torch.Tensor:
-    """Masked velocity MSE of one IC step (see :func:`synthgen.trainer.ic.build_ic_batch`; ``sampler`` and
-    ``per_sample`` are ``train.timestep_sampler`` and ``train.loss_average == "per_sample"``)."""
+    """Masked velocity MSE of one IC step (see :func:`synthgen.trainer.ic.build_ic_batch`; ``sampler``,
+    ``per_sample`` and ``skip_audio_branch`` are ``train.timestep_sampler``,
+    ``train.loss_average == "per_sample"`` and ``train.skip_audio_branch`` resolved for the device)."""
     batch = build_ic_batch(
         target_latents,
         reference_latents,
@@ -95,5 +111,5 @@ def ic_loss(
         noise=noise,
         sampler=sampler,
     )
-    prediction = predict(transformer, batch, cond, fps=fps)
+    prediction = predict(transformer, batch, cond, fps=fps, skip_audio_branch=skip_audio_branch)
     return masked_mse(prediction, batch.velocity, batch.loss_mask, per_sample=per_sample)

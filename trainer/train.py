@@ -48,7 +48,16 @@ from .lora import (
     save_lora,
 )
 from .model import ModelBundle, load_model
-from .speed import adapter_autocast, configure_speed, resolve_auto
+from .speed import (
+    BlockCheckpointing,
+    BudgetMeasurement,
+    adapter_autocast,
+    configure_speed,
+    make_optimizer,
+    plan_within_budget,
+    quantize_base,
+    resolve_auto,
+)
 from .step import ic_loss
 
 
@@ -172,17 +181,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def setup_model(settings: Settings, runtime: Runtime) -> ModelBundle:
-    """The transformer in the runtime's dtype, and the encoders on its device (for the cache)."""
+    """The transformer in the runtime's dtype (its block linears as ``train.base_precision`` says), and the
+    encoders on its device (for the cache)."""
+    precision = settings.train.base_precision
+    # 8-bit weights: build on the CPU and move block by block, so the bfloat16 model never has to fit the GPU.
+    weight_only = precision in ("int8_weights", "float8_weights") and runtime.device.type == "cuda"
     bundle = load_model(
         settings.model.preset,
         path=settings.model.path,
         components_path=settings.model.components_path,
         checkpoint=settings.model.checkpoint,
         gemma=settings.model.gemma,
-        device=runtime.device,
+        device="cpu" if weight_only else runtime.device,
         dtype=runtime.dtype,
         seed=settings.model.seed,
     )
+    quantize_base(bundle.transformer, precision, runtime.device)
     for encoder in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors):
         if encoder is not None:
             encoder.to(runtime.device)
@@ -280,6 +294,9 @@ class Recipe:
     identity: dict[str, Any]
     paths: OutputPaths
     state: TrainState
+    checkpointing: BlockCheckpointing | None = None  # the block checkpointing policy (None = off)
+    skip_audio_branch: bool = False  # video-only jobs: cross-modal attention off (train.skip_audio_branch)
+    budget_plan: dict[str, Any] | None = None  # what train.memory_budget_gib measured and chose
 
     def wrap_for_data_parallel(self) -> None:
         """Under accelerate, wrap the model (DDP) and the optimizer; a no-op in a single process."""
@@ -301,18 +318,21 @@ def setup_training(
     """Speed settings, AdamW over the adapter, warm-up + decay schedule, seeded generators; resumed from
     the checkpoint when ``train.resume`` and one exists."""
     t = settings.train
-    configure_speed(
+    policy = configure_speed(
         transformer,
         gradient_checkpointing=t.gradient_checkpointing,
         uncheckpointed_blocks=t.uncheckpointed_blocks,
         save_attention=t.save_attention,
         compile_blocks=resolve_auto(t.compile, runtime.device),
     )
+    if policy is not None and t.memory_budget_gib > 0 and runtime.device.type == "cuda":
+        # The first step measures (block 0 kept, 1 attention kept, 2 plain); settle_memory_budget decides.
+        policy.measuring = True
     transformer.train()
     config: Any = transformer.config
     params = lora_parameters(transformer)
-    optimizer = torch.optim.AdamW(
-        params, lr=t.lr, weight_decay=t.weight_decay, fused=runtime.device.type == "cuda"
+    optimizer = make_optimizer(
+        t.optimizer, params, lr=t.lr, weight_decay=t.weight_decay, device=runtime.device
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -336,6 +356,8 @@ def setup_training(
         identity=run_identity(settings, model_id, data_key),
         paths=paths,
         state=state,
+        checkpointing=policy,
+        skip_audio_branch=resolve_auto(t.skip_audio_branch, runtime.device),
     )
     if t.resume and paths.checkpoint.exists():
         resume(recipe, load_checkpoint(paths.checkpoint))
@@ -455,6 +477,10 @@ def train_step(recipe: Recipe) -> tuple[float, float]:
     t, state, device = recipe.settings.train, recipe.state, recipe.runtime.device
     # Dropout (if any) draws from torch's global RNG: seed it per step so resumed runs match.
     torch.manual_seed(t.seed * 1_000_003 + state.step)
+    measuring = recipe.checkpointing is not None and recipe.checkpointing.measuring
+    if measuring:
+        torch.cuda.reset_peak_memory_stats(device)
+        allocated_before = torch.cuda.memory_allocated(device)
     total = 0.0
     for _ in range(t.grad_accum):
         batch = sample_batch(recipe.train_items, recipe.groups, t.batch_size, state.rng)
@@ -471,6 +497,7 @@ def train_step(recipe: Recipe) -> tuple[float, float]:
                 first_frame_conditioning_p=t.first_frame_conditioning_p,
                 sampler=t.timestep_sampler,
                 per_sample=t.loss_average == "per_sample",
+                skip_audio_branch=recipe.skip_audio_branch,
             )
         scaled = loss / t.grad_accum
         if recipe.runtime.accelerator is not None:
@@ -490,7 +517,32 @@ def train_step(recipe: Recipe) -> tuple[float, float]:
     state.optimizer.step()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
+    if measuring:
+        settle_memory_budget(recipe, allocated_before)
     return total, grad_norm
+
+
+def settle_memory_budget(recipe: Recipe, allocated_before: int) -> None:
+    """After the measuring step: un-checkpointed blocks and blocks keeping attention outputs, as many as
+    ``train.memory_budget_gib`` allows (``speed.plan_within_budget``), from the memory this step measured."""
+    policy, device, t = recipe.checkpointing, recipe.runtime.device, recipe.settings.train
+    assert policy is not None
+    policy.measuring = False
+    kept = policy.kept_bytes
+    measured = BudgetMeasurement(
+        peak_bytes=torch.cuda.max_memory_allocated(device),
+        step_growth_bytes=torch.cuda.memory_allocated(device) - allocated_before,
+        kept_block_bytes=kept.get(0, 0) - kept.get(2, 0),
+        attention_block_bytes=kept.get(1, 0) - kept.get(2, 0),
+    )
+    policy.uncheckpointed_blocks, policy.attention_blocks = plan_within_budget(
+        measured, t.memory_budget_gib * 2**30, len(policy.index), save_attention=t.save_attention
+    )
+    recipe.budget_plan = {
+        "uncheckpointed_blocks": policy.uncheckpointed_blocks,
+        "attention_blocks": policy.attention_blocks,
+        **{f"{key}_gib": value / 2**30 for key, value in vars(measured).items()},
+    }
 
 
 def _drop_reference(
