@@ -211,3 +211,23 @@ def test_quantize_base_leaves_adapters_and_other_linears_alone() -> None:
     assert changed == sum(k != "Parameter" for k in kinds.values()) > 0
     assert all(k == "Parameter" for n, k in kinds.items() if not n.startswith("transformer_blocks."))
     assert quantize_base(transformer, "bfloat16", torch.device("cpu")) == 0
+
+
+def test_audio_to_video_jobs_adapt_the_audio_to_video_attention_by_default(tmp_path: Path) -> None:
+    from synthgen.trainer.lora import add_lora
+
+    lora = _settings(tmp_path).lora
+    assert lora.targets_for("motion_track") == lora.target_modules
+    a2v = lora.targets_for("audio_to_video")
+    assert a2v[: len(lora.target_modules)] == lora.target_modules and len(a2v) == len(lora.target_modules) + 1
+    adapted = add_lora(build_tiny(0).transformer, rank=2, alpha=2.0, target_modules=a2v)
+    assert any(".audio_to_video_attn.to_q" in name for name in adapted)
+    assert not any(
+        "audio_to_video_attn" in name
+        for name in add_lora(build_tiny(0).transformer, rank=2, alpha=2.0, target_modules=lora.target_modules)
+    )
+
+
+def test_bad_control_target_pattern_is_refused_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"lora\.control_targets"):
+        _settings(tmp_path, "lora.control_targets.audio_to_video=['a(b']")

@@ -162,10 +162,27 @@ class LoraSettings(_Settings):
     target_modules: Names = Field(
         description="regular expressions over module names (full match) of the linear layers to adapt"
     )
+    control_targets: dict[str, Annotated[tuple[str, ...], Field(strict=False), BeforeValidator(_as_list)]] = (
+        Field(
+            description="per control job, regular expressions added to target_modules for that job "
+            "(audio_to_video: the audio-to-video cross-attention, the only path from audio into video)",
+        )
+    )
     init_from: str | None = Field(
         description="an existing IC-LoRA file to continue training from (its A/B loaded into the adapters, "
         "its metadata kept on export); null = fresh adapters"
     )
+
+    def targets_for(self, control: str) -> tuple[str, ...]:
+        """``target_modules`` plus the job's ``control_targets`` (each pattern once, in order)."""
+        return tuple(dict.fromkeys((*self.target_modules, *self.control_targets.get(control, ()))))
+
+    @field_validator("control_targets")
+    @classmethod
+    def _control_patterns_compile(cls, by_job: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for patterns in by_job.values():
+            cls._patterns_compile(patterns)
+        return by_job
 
     @field_validator("target_modules")
     @classmethod

@@ -255,7 +255,7 @@ def setup_adapter(transformer: torch.nn.Module, settings: Settings) -> torch.nn.
         rank=settings.lora.rank,
         alpha=settings.lora.alpha,
         dropout=settings.lora.dropout,
-        target_modules=settings.lora.target_modules,
+        target_modules=settings.lora.targets_for(settings.data.control),
         dtype=torch.float32,
         seed=settings.train.seed,
     )
@@ -398,7 +398,7 @@ def run_identity(settings: Settings, model_id: str, data_key: str) -> dict[str, 
         "lora.rank": lora.rank,
         "lora.alpha": lora.alpha,
         "lora.dropout": lora.dropout,
-        "lora.target_modules": list(lora.target_modules),
+        "lora.target_modules": list(lora.targets_for(settings.data.control)),
         "train.steps": t.steps,
         "train.lr": t.lr,
         "train.batch_size": t.batch_size,
@@ -637,7 +637,7 @@ def save_outputs(recipe: Recipe, report: dict[str, Any]) -> bool:
         "reference_temporal_scale_factor": first.reference_temporal_factor,
         "control_job": settings.data.control,
         "base_model": recipe.identity["model"],
-        "target_modules": json.dumps(list(settings.lora.target_modules)),
+        "target_modules": json.dumps(list(settings.lora.targets_for(settings.data.control))),
         "steps": step,
     }
     path = save_lora(
