@@ -156,18 +156,28 @@ def test_forward_then_backward_returns_to_the_start_where_not_occluded(
     start = _centres()
     landed = start + flow.forward_px[0]
     shown = ~flow.forward_occluded[0]
-    col = np.clip(np.floor(landed[..., 0]), 0, WIDTH - 1).astype(int)
-    row = np.clip(np.floor(landed[..., 1]), 0, HEIGHT - 1).astype(int)
-    # The backward flow is defined at the landing pixel's centre, up to 0.71 px from the landing point.
-    same_surface = shown & (ids[1][row, col] == ids[0]) & ~flow.backward_occluded[1][row, col]
-    back = start[row, col] + flow.backward_px[1][row, col] - start
+    # Backward flow is given at pixel centres: interpolate it bilinearly at the landing point, where all
+    # four centres around it show the same surface, also seen back in the first frame.
+    grid = np.where(shown[..., None], landed - 0.5, 0.0)
+    left = np.clip(np.floor(grid[..., 0]).astype(int), 0, WIDTH - 2)
+    top = np.clip(np.floor(grid[..., 1]).astype(int), 0, HEIGHT - 2)
+    fx = np.clip(grid[..., 0] - left, 0.0, 1.0)[..., None]
+    fy = np.clip(grid[..., 1] - top, 0.0, 1.0)[..., None]
+    backward = flow.backward_px[1].astype(np.float64)
+    same_surface = shown.copy()
+    back = np.zeros_like(landed)
+    for row, column, weight in (
+        (top, left, (1 - fx) * (1 - fy)),
+        (top, left + 1, fx * (1 - fy)),
+        (top + 1, left, (1 - fx) * fy),
+        (top + 1, left + 1, fx * fy),
+    ):
+        same_surface &= (ids[1][row, column] == ids[0]) & ~flow.backward_occluded[1][row, column]
+        back += weight * backward[row, column]
+    error = np.linalg.norm(landed + back - start, axis=-1)[same_surface]
     assert same_surface.mean() > 0.5
-    error = np.linalg.norm(back[same_surface], axis=-1)
-    assert error.max() < 0.85
-    offset = np.linalg.norm((landed - start[row, col])[same_surface], axis=-1)
-    # Exactly back where the landing point is a pixel centre; otherwise off by that offset, stretched by
-    # the local scale of the backward map (perspective of the ground, up to ~1.3 in this small view).
-    assert np.all(error <= 1.5 * offset + 1e-6)
+    # What remains is the flow field's curvature between pixel centres (largest on the ground far away).
+    assert np.median(error) < 0.01 and error.max() < 0.15
 
 
 def test_whole_pixel_shift_round_trips_exactly() -> None:
