@@ -92,7 +92,7 @@ def test_flow_flags_tracked_points_that_become_hidden(clip: RenderedClip) -> Non
         column, row = np.floor(tracks.xy_px[frame, going]).astype(int).T
         hidden.append(flow.forward_occluded[frame, row, column])
     flags = np.concatenate(hidden)
-    assert flags.size > 10  # the orbit takes the ball behind the crate and out of view of some points
+    assert flags.size > 10  # the moving ball and the orbiting camera hide some tracked points
     # Misses are points hidden right at an occluder's edge, where the pixel centre's ray still passes.
     assert flags.mean() > 0.5
 
