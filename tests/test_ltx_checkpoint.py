@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from ltx_core.guidance.perturbations import BatchedPerturbationConfig
@@ -20,8 +21,10 @@ from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, SingleGPUModelBuilder
 from ltx_core.model.audio_vae.model_configurator import (
     AUDIO_VAE_DECODER_COMFY_KEYS_FILTER,
     AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER,
+    VOCODER_COMFY_KEYS_FILTER,
     AudioDecoderConfigurator,
     AudioEncoderConfigurator,
+    VocoderConfigurator,
 )
 from ltx_core.model.transformer.modality import Modality
 from ltx_core.model.transformer.model_configurator import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
@@ -43,7 +46,7 @@ from safetensors.torch import load_file, save_file
 from synthgen.errors import ConfigError, DataError
 from synthgen.trainer.config import check_checkpoint_paths, load_train_config
 from synthgen.trainer.infer_config import load_infer_config
-from synthgen.trainer.ltx_checkpoint import load_bundle_parts, read_header
+from synthgen.trainer.ltx_checkpoint import load_bundle_parts, load_vocoder, read_header
 from synthgen.trainer.model import _load_transformer_file, build_tiny_text_encoder, load_model
 from synthgen.trainer.toydata import write_squares
 from synthgen.trainer.train import run
@@ -127,6 +130,38 @@ TINY_BUNDLE_CONFIG: dict[str, Any] = {
         },
         "preprocessing": {"stft": {"hop_length": 160, "filter_length": 1024, "causal": True}},
     },
+    # LTX-2.3's two-stage vocoder: mel (16 kHz, hop 160) -> waveform, then bandwidth extension to 48 kHz.
+    "vocoder": {
+        "vocoder": {
+            "resblock": "AMP1",
+            "stereo": True,
+            "activation": "snakebeta",
+            "upsample_initial_channel": 32,
+            "upsample_rates": [5, 4, 4, 2],
+            "upsample_kernel_sizes": [11, 8, 8, 4],
+            "resblock_kernel_sizes": [3],
+            "resblock_dilation_sizes": [[1, 3, 5]],
+            "use_bias_at_final": False,
+            "use_tanh_at_final": False,
+        },
+        "bwe": {
+            "resblock": "AMP1",
+            "stereo": True,
+            "activation": "snakebeta",
+            "upsample_initial_channel": 16,
+            "upsample_rates": [5, 4, 4, 3],
+            "upsample_kernel_sizes": [11, 8, 8, 7],
+            "resblock_kernel_sizes": [3],
+            "resblock_dilation_sizes": [[1, 3, 5]],
+            "use_bias_at_final": False,
+            "use_tanh_at_final": False,
+            "input_sampling_rate": 16000,
+            "output_sampling_rate": 48000,
+            "n_fft": 512,
+            "hop_length": 80,
+            "num_mels": 64,
+        },
+    },
 }
 GEMMA_FEATURES = 32 * 3  # the tiny Gemma: width 32, 2 layers + embeddings
 
@@ -155,15 +190,17 @@ def bundle_tensors(config: dict[str, Any], seed: int = 0) -> dict[str, torch.Ten
     """Seeded bfloat16 tensors under the official names (ltx-core's per-channel statistics live once per VAE)."""
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # built on the CPU: its filters and mel basis are real values, not noise
+        vocoder = VocoderConfigurator.from_config(config)
+    tensors.update({f"vocoder.{k}": v.to(torch.bfloat16) for k, v in vocoder.state_dict().items()})
     for prefix, module in ltx_core_parts(config).items():
         for key, value in module.state_dict().items():
             name = prefix + key
-            if (
-                "per_channel_statistics." in key
-            ):  # shared by encoder and decoder: vae.per_channel_statistics.*
-                name = (
-                    f"{prefix.split('.')[0]}.per_channel_statistics.{key.split('per_channel_statistics.')[1]}"
-                )
+            # Shared by encoder and decoder: stored once as vae.per_channel_statistics.* (audio_vae. alike).
+            if "per_channel_statistics." in key:
+                statistic = key.split("per_channel_statistics.")[1]
+                name = f"{prefix.split('.')[0]}.per_channel_statistics.{statistic}"
             tensor = torch.randn(value.shape, generator=generator) * 0.05
             if name.endswith("std-of-means"):
                 tensor = tensor.abs() + 0.5
@@ -299,6 +336,20 @@ def test_the_text_connectors_give_ltx_core_embeddings(bundle: Path, parts: Any) 
     assert torch.equal(out_mask.long(), expected.attention_mask.long())
 
 
+def test_the_vocoder_gives_ltx_core_waveforms(bundle: Path) -> None:
+    theirs = ltx_core_model(VocoderConfigurator, VOCODER_COMFY_KEYS_FILTER, bundle)
+    ours = load_vocoder(bundle, torch.float32)
+    mel = torch.randn(
+        1, 2, 12, 64, generator=torch.Generator().manual_seed(0)
+    )  # (batch, stereo, frames, bins)
+    with torch.no_grad():
+        expected = theirs(mel)
+        waveform = ours(mel)
+    assert waveform.shape == expected.shape == (1, 2, 12 * 160 * 3)  # 16 kHz hop 160, then 48 kHz
+    assert float(expected.abs().max()) > 1e-3
+    torch.testing.assert_close(waveform, expected, rtol=0.0, atol=1e-5)
+
+
 def test_every_tensor_of_the_bundle_lands_in_one_component_unchanged(bundle: Path, parts: Any) -> None:
     file = load_file(str(bundle))
     loaded = {
@@ -306,6 +357,7 @@ def test_every_tensor_of_the_bundle_lands_in_one_component_unchanged(bundle: Pat
         **{f"v.{k}": v for k, v in parts.vae.state_dict().items()},
         **{f"a.{k}": v for k, v in parts.audio_vae.state_dict().items()},
         **{f"c.{k}": v for k, v in parts.connectors.state_dict().items()},
+        **{f"o.{k}": v for k, v in load_vocoder(bundle, torch.float32).state_dict().items()},
     }
     by_value = sum(float(v.float().sum()) for v in file.values())
     # Only the statistics ltx-core keeps for bookkeeping (channel ids, mean-of-stds) have no diffusers home.
@@ -435,11 +487,51 @@ def test_model_ltx_checkpoint_needs_both_files(tmp_path: Path) -> None:
         )
 
 
-def test_synthgen_infer_refuses_the_bundle_until_its_vocoder_is_read(bundle: Path, gemma: Path) -> None:
+def test_synthgen_infer_generates_from_the_bundle(bundle: Path, gemma: Path, tmp_path: Path) -> None:
+    from synthgen.dataset.media import VideoEncoding, decode_video, encode_video
+    from synthgen.trainer.infer import run_inference
+
+    frames = np.zeros((9, 64, 64, 3), dtype=np.uint8)
+    frames[:, 16:48, 16:48] = 200
+    reference = tmp_path / "ref.mp4"
+    reference.write_bytes(encode_video(frames, 24.0, VideoEncoding(crf=18)))
     model = {"preset": "ltx_checkpoint", "checkpoint": str(bundle), "gemma": str(gemma)}
-    values = {"model": model, "reference": {"video": str(bundle), "prompt": "A cube."}, "output_dir": "out"}
-    with pytest.raises(ConfigError, match=r"^model=ltx_checkpoint: synthgen-infer needs the LTX-2.3 vocoder"):
-        load_infer_config(values)
+    settings = load_infer_config(
+        {
+            "output_dir": str(tmp_path / "out"),
+            "model": model,
+            "data": {"path": None},
+            "reference": {"video": str(reference), "prompt": "A square."},
+            "infer": {"progress": False},
+        },
+        # Two steps: one step's schedule has no last non-zero sigma below 1 to stretch to the terminal 0.1.
+        overrides=["infer=cpu_quick", "infer.num_inference_steps=2"],
+    )
+    report = run_inference(settings)
+    assert report["model"].startswith(str(bundle.resolve()))
+    with pytest.raises(
+        ConfigError, match=r"^infer.num_inference_steps=1: LTX-2.3's schedule needs at least 2"
+    ):
+        load_infer_config(
+            {**settings.to_dict(), "infer": {**settings.to_dict()["infer"], "num_inference_steps": 1}}
+        )
+    assert decode_video((tmp_path / "out" / "ref.mp4").read_bytes()).shape == (9, 64, 64, 3)
+
+
+def test_the_schedule_is_ltx_cores(bundle: Path) -> None:
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers.pipelines.ltx2.pipeline_ltx2_ic_lora import calculate_shift
+    from ltx_core.components.schedulers import LTX2Scheduler
+
+    from synthgen.trainer.ltx_checkpoint import LTX23_SCHEDULER_CONFIG
+
+    steps, latent = 8, torch.zeros(1, 128, 4, 16, 24)  # 1536 tokens, between the two shift anchors
+    scheduler = FlowMatchEulerDiscreteScheduler(**LTX23_SCHEDULER_CONFIG)
+    # As diffusers' LTX-2 pipelines call it: linear sigmas and mu from the token count.
+    mu = calculate_shift(4 * 16 * 24, 1024, 4096, 0.95, 2.05)
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    expected = LTX2Scheduler().execute(steps, latent)
+    torch.testing.assert_close(scheduler.sigmas.float(), expected, rtol=0.0, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------- training

@@ -337,15 +337,18 @@ def plan(settings: InferSettings) -> Plan:
 
 
 def build_pipeline(bundle: ModelBundle, model_path: str | None, device: torch.device) -> Any:
-    """``LTX2InContextPipeline`` over the bundle; scheduler and vocoder from the model folder, or small random
-    ones of the real classes for the tiny preset."""
+    """``LTX2InContextPipeline`` over the bundle; scheduler and vocoder from the bundled checkpoint or the model
+    folder, or small random ones of the real classes for the tiny preset."""
     from diffusers import FlowMatchEulerDiscreteScheduler, LTX2InContextPipeline
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
     if bundle.vae is None or bundle.text_encoder is None:
         raise ConfigError(f"model {bundle.model_id}: has no VAE or text encoder to generate with")
     root = Path(model_path).expanduser() if model_path else None
-    if root is not None and root.is_dir() and (root / "vocoder").is_dir():
+    if "vocoder" in bundle.extra:  # model=ltx_checkpoint: read from the bundled file with the weights
+        vocoder = bundle.extra["vocoder"]
+        scheduler = FlowMatchEulerDiscreteScheduler(**bundle.extra["scheduler_config"])
+    elif root is not None and root.is_dir() and (root / "vocoder").is_dir():
         vocoder = LTX2Vocoder.from_pretrained(root, subfolder="vocoder")
         scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(root, subfolder="scheduler")
     else:

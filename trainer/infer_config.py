@@ -133,12 +133,10 @@ def check(s: InferSettings) -> None:
     """Rules across fields: exactly one reference source; a prompt for file references; model=path needs a path."""
     if s.model.preset == "path" and not s.model.path:
         raise ConfigError(f"model.path={s.model.path!r}: model=path needs a local diffusers folder")
-    if s.model.preset == "ltx_checkpoint":
-        # The bundle's vocoder (LTX-2.3's with bandwidth extension) is not converted yet; a stand-in would
-        # decode the audio track wrongly without a word.
+    if s.model.preset == "ltx_checkpoint" and s.infer.num_inference_steps < 2:
+        # LTX-2.3's schedule stretches its last non-zero sigma to 0.1; one step has none below 1 (0 / 0).
         raise ConfigError(
-            "model=ltx_checkpoint: synthgen-infer needs the LTX-2.3 vocoder, which is not read from the bundled "
-            "file yet; use model=path with a diffusers folder (diffusers/LTX-2.3-Diffusers) for inference"
+            f"infer.num_inference_steps={s.infer.num_inference_steps}: LTX-2.3's schedule needs at least 2 steps"
         )
     if s.model.preset == "ltx-2.3-22b":
         raise ConfigError(

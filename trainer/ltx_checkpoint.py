@@ -329,6 +329,60 @@ def connectors_config(header: CheckpointHeader, gemma_hidden: int, gemma_layers:
     }
 
 
+def vocoder_config(config: dict[str, Any], header: CheckpointHeader) -> dict[str, Any]:
+    """diffusers ``LTX2VocoderWithBWE`` settings from ltx-core's ``vocoder`` section (LTX-2.3: vocoder + BWE)."""
+    section = config.get("vocoder", {})
+    if "bwe" not in section:
+        raise DataError(f"{header.path}: its vocoder has no bandwidth extension (not LTX-2.3's vocoder)")
+    main, bwe = section.get("vocoder", {}), section["bwe"]
+    for name, part in (("vocoder", main), ("bwe", bwe)):
+        if part.get("resblock", "AMP1") != "AMP1" or part.get("activation", "snakebeta") != "snakebeta":
+            raise DataError(f"{header.path}: vocoder.{name} is not an AMP1/snakebeta block as LTX-2.3's")
+    tanh = main.get("use_tanh_at_final", True)
+    return {
+        "in_channels": header.shapes["vocoder.vocoder.conv_pre.weight"][1],
+        **_generator(main, ""),
+        "final_act_fn": "tanh" if tanh else "clamp",  # ltx-core applies it to the first stage only
+        "bwe_in_channels": header.shapes["vocoder.bwe_generator.conv_pre.weight"][1],
+        **_generator(bwe, "bwe_"),
+        "bwe_final_act_fn": None,
+        "filter_length": bwe.get("n_fft", 512),
+        "hop_length": bwe.get("hop_length", 80),
+        "window_length": bwe.get("n_fft", 512),
+        "num_mel_channels": bwe.get("num_mels", 64),
+        "input_sampling_rate": bwe["input_sampling_rate"],
+        "output_sampling_rate": bwe["output_sampling_rate"],
+    }
+
+
+def _generator(part: dict[str, Any], prefix: str) -> dict[str, Any]:
+    # ltx-core's Vocoder defaults for what the section leaves out.
+    return {
+        f"{prefix}hidden_channels": part.get("upsample_initial_channel", 1024),
+        f"{prefix}out_channels": 2,
+        f"{prefix}upsample_kernel_sizes": list(part.get("upsample_kernel_sizes", [16, 15, 8, 4, 4])),
+        f"{prefix}upsample_factors": list(part.get("upsample_rates", [6, 5, 2, 2, 2])),
+        f"{prefix}resnet_kernel_sizes": list(part.get("resblock_kernel_sizes", [3, 7, 11])),
+        f"{prefix}resnet_dilations": [list(d) for d in part.get("resblock_dilation_sizes", [[1, 3, 5]] * 3)],
+        f"{prefix}act_fn": "snakebeta",
+        f"{prefix}antialias": True,
+        f"{prefix}final_bias": part.get("use_bias_at_final", True),
+    }
+
+
+# ltx-core's LTX2Scheduler as diffusers' flow-matching scheduler: the shift grows linearly with the token
+# count from 0.95 (1024 tokens) to 2.05 (4096), exponential time shift, sigmas stretched to end at 0.1.
+LTX23_SCHEDULER_CONFIG: dict[str, Any] = {
+    "use_dynamic_shifting": True,
+    "base_shift": 0.95,
+    "max_shift": 2.05,
+    "base_image_seq_len": 1024,
+    "max_image_seq_len": 4096,
+    "shift_terminal": 0.1,
+    "time_shift_type": "exponential",
+}
+
+
 # --------------------------------------------------------------------------------------------- names
 
 
@@ -380,6 +434,28 @@ def connector_names(names: Iterable[str]) -> dict[str, str]:
                 rest = name[len(prefix) :].replace("transformer_1d_blocks.", "transformer_blocks.")
                 rest = rest.replace(".q_norm.", ".norm_q.").replace(".k_norm.", ".norm_k.")
                 out[ours + rest] = name
+    return out
+
+
+_VOCODER_RENAMES = (
+    ("conv_pre", "conv_in"),
+    ("conv_post", "conv_out"),
+    (".ups.", ".upsamplers."),
+    (".resblocks.", ".resnets."),
+    (".act_post.", ".act_out."),
+    ("downsample.lowpass.filter", "downsample.filter"),
+)
+
+
+def vocoder_names(names: Iterable[str]) -> dict[str, str]:
+    """diffusers ``LTX2VocoderWithBWE`` parameter -> the bundle's tensor name (its outer ``vocoder.`` dropped)."""
+    out = {}
+    for name in names:
+        if name.startswith("vocoder."):
+            ours = name[len("vocoder.") :]
+            for old, new in _VOCODER_RENAMES:
+                ours = ours.replace(old, new)
+            out[ours] = name
     return out
 
 
@@ -474,3 +550,27 @@ def load_bundle_parts(
             dtype, "cpu", "text connector", path,
         )  # fmt: skip
     return BundleParts(transformer, vae, audio_vae, connectors, config)
+
+
+def load_vocoder(path: Path, dtype: torch.dtype) -> Any:
+    """The bundle's LTX-2.3 vocoder (with bandwidth extension) as diffusers' ``LTX2VocoderWithBWE`` on the CPU.
+
+    Built on the CPU, not on meta: its resampler filter is computed in ``__init__`` and not stored.
+    """
+    from diffusers.pipelines.ltx2.vocoder import LTX2VocoderWithBWE
+
+    header = read_header(path)
+    check_ltx23_bundle(header)
+    names = vocoder_names(header.dtypes)
+    vocoder: Any = LTX2VocoderWithBWE(**vocoder_config(header.config, header))
+    expected = vocoder.state_dict()
+    if set(names) != set(expected):
+        first = sorted(set(names) ^ set(expected))[0]
+        raise DataError(
+            f"{path}: the vocoder tensors do not fit diffusers' LTX2VocoderWithBWE (first {first!r})"
+        )
+    with safe_open(str(path), framework="pt") as handle:
+        vocoder.load_state_dict(
+            {ours: handle.get_tensor(source) for ours, source in names.items()}, strict=True
+        )
+    return vocoder.to(dtype).eval()

@@ -334,7 +334,7 @@ def load_ltx_checkpoint(
     connectors on the CPU in ``dtype``) and the Gemma-3 text encoder + tokenizer from the ``gemma`` folder."""
     from transformers import AutoConfig, AutoTokenizer, Gemma3ForConditionalGeneration
 
-    from .ltx_checkpoint import load_bundle_parts
+    from .ltx_checkpoint import LTX23_SCHEDULER_CONFIG, load_bundle_parts, load_vocoder
 
     file, folder = Path(checkpoint).expanduser(), Path(gemma).expanduser()
     if not file.is_file() or file.suffix != ".safetensors":
@@ -355,6 +355,9 @@ def load_ltx_checkpoint(
         tokenizer=AutoTokenizer.from_pretrained(folder, local_files_only=True),
         connectors=parts.connectors,
         model_id=f"{_file_id(file)}+{_folder_id_of(folder)}",
+        # What generation needs beyond training (synthgen-infer, validation): the bundle's own vocoder and
+        # ltx-core's sigma schedule.
+        extra={"vocoder": load_vocoder(file, dtype), "scheduler_config": dict(LTX23_SCHEDULER_CONFIG)},
     )
 
 
