@@ -20,6 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "workflow.md"
 EXPERIMENTS = sorted((ROOT / "conf" / "experiment").glob("*.yaml"))
+INFER_PRESETS = sorted((ROOT / "conf" / "infer").glob("*_small.yaml"))
 
 
 def doc_commands() -> list[list[str]]:
@@ -60,7 +61,10 @@ def test_every_doc_command_composes_with_its_app(tmp_path: Path) -> None:
             settings = load_train_config(overrides=[*args, f"output_dir={tmp_path}"])
             assert settings.train.validation.every > 0 and settings.data.control == "motion_track"
         elif prog == "synthgen-infer":
-            assert load_infer_config(overrides=[*args, f"output_dir={tmp_path}"]).lora.baseline
+            infer = load_infer_config(overrides=[*args, f"output_dir={tmp_path}"])
+            assert infer.lora.baseline
+            if "infer=motion_track_small" in args:  # stage 3: the held-out clips of the training command
+                assert infer.data.eval_clips == settings.data.eval_clips
         else:
             assert args[0] in {"validate", "lint"}
 
@@ -81,6 +85,41 @@ def test_experiment_presets_compose_for_train_and_their_dataset_command_for_gene
     assert config.control.job == job  # type: ignore[attr-defined]
     width, height, frames = (int(v) for v in settings.data.buckets[0].split("x"))
     assert (config.clip.width, config.clip.height, config.clip.num_frames) == (width, height, frames)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", INFER_PRESETS, ids=lambda p: p.stem)
+def test_infer_presets_sample_the_held_out_clips_as_their_experiments_validation(
+    path: Path, tmp_path: Path
+) -> None:
+    train = load_train_config(
+        overrides=[f"+experiment={path.stem}", f"data.path={tmp_path}", f"output_dir={tmp_path}"]
+    )
+    infer = load_infer_config(
+        overrides=[f"infer={path.stem}", f"data.path={tmp_path}", f"output_dir={tmp_path}"]
+    )
+    validation = train.train.validation
+    assert validation.every > 0
+    assert (infer.data.split, infer.data.eval_clips) == ("heldout", train.data.eval_clips)
+    assert (infer.infer.seed, infer.infer.num_inference_steps) == (
+        validation.seed,
+        validation.num_inference_steps,
+    )
+    assert infer.infer.guidance_scale == validation.guidance_scale and infer.infer.stg_scale == 0.0
+    # The rest of the sampling settings are the group's defaults (device, threads, progress bars).
+    assert (
+        infer.infer.device
+        == load_infer_config(overrides=[f"data.path={tmp_path}", f"output_dir={tmp_path}"]).infer.device
+    )
+
+
+def test_every_experiment_with_validation_has_an_infer_preset(tmp_path: Path) -> None:
+    for path in EXPERIMENTS:
+        init = [f"lora.init_from={tmp_path / 'given.safetensors'}"] if path.stem.endswith("_continue") else []
+        settings = load_train_config(
+            overrides=[f"+experiment={path.stem}", f"data.path={tmp_path}", f"output_dir={tmp_path}", *init]
+        )
+        has_preset = (ROOT / "conf" / "infer" / path.name).exists()
+        assert has_preset == (settings.train.validation.every > 0), path.stem
 
 
 def run_app(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -120,7 +159,15 @@ def test_doc_commands_run_on_tiny_settings(tmp_path: Path) -> None:
     lora = tmp_path / "run" / "lora.safetensors"
     assert (tmp_path / "run" / "validation" / "step_2").is_dir()
     for name, argv in (("stage1", stage1), ("compare", compare)):
-        run_app(["synthgen-infer", "infer=cpu_quick", *tiny(argv[1:], **quick, **{
+        # The doc's own infer preset where it names one (made quick and CPU-only by overrides), else cpu_quick.
+        preset = [] if any(a.startswith("infer=") for a in argv) else ["infer=cpu_quick"]
+        on_cpu = {
+            "infer.device": "cpu",
+            "infer.cpu_threads": "1",
+            "infer.guidance_scale": "1",
+            "infer.stg_scale": "0",
+        }
+        run_app(["synthgen-infer", *preset, *tiny(argv[1:], **quick, **on_cpu, **{
             "data.path": str(data), "data.eval_clips": "1", "lora.path": str(lora),
             "output_dir": str(tmp_path / name),
         })], tmp_path)  # fmt: skip
