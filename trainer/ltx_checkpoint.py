@@ -6,13 +6,15 @@ The official file bundles every LTX component in ltx-core's parameter names, one
   ``model.diffusion_model.{video,audio}_embeddings_connector.*``;
 - ``text_embedding_projection.{video,audio}_aggregate_embed.*``: the LTX-2.3 text projection (Gemma's stacked
   hidden states -> each modality's width);
-- ``vae.*`` (video VAE), ``audio_vae.*`` (audio VAE), ``vocoder.*``.
+- ``vae.*`` (video VAE), ``audio_vae.*`` (audio VAE), ``vocoder.*`` (vocoder + bandwidth extension).
 
 Its safetensors metadata carries ``config`` (a JSON of ltx-core's settings, one section per component) and
 ``model_version``. We read the header once, refuse files that are not LTX-2.3 bundles, translate ltx-core's
 settings into each diffusers class's configuration, build the class on the meta device and stream its tensors
 out of the file one at a time, cast straight to the target dtype (a 22B bundle is never held twice). Tensor
-names go through diffusers' own LTX-2 single-file converters, applied to the names alone.
+names go through diffusers' own LTX-2 single-file converters, applied to the names alone. The vocoder is
+small and is built on the CPU (its resampler filter is computed, not stored). The file carries no sampler
+settings: ``LTX23_SCHEDULER_CONFIG`` restates ltx-core's ``LTX2Scheduler`` for diffusers' scheduler.
 """
 
 from __future__ import annotations
