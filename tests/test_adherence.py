@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from synthgen.adherence import metric_names, score_video
 from synthgen.adherence.beats import match_count, pick_peaks, precision_recall_f1
-from synthgen.adherence.camera import estimate_pose, relative_pose, rotation_angle_deg
+from synthgen.adherence.camera import (
+    Matches,
+    Pose,
+    best_fit_pose,
+    nearest_consistent_pose,
+    relative_pose,
+    rotation_angle_deg,
+)
 from synthgen.adherence.edges import boundary_counts, depth_discontinuities, f1_from_counts
 from synthgen.adherence.report import summarise
 from synthgen.adherence.tracks import TAPVID_THRESHOLDS_PX, tapvid_position_metrics, textured, track_points
@@ -181,22 +188,43 @@ def test_relative_pose_maps_camera_one_coordinates_to_camera_two(seed: int) -> N
     assert np.allclose(rotation @ (poses[0] @ point)[:3] + translation, (poses[1] @ point)[:3])
 
 
-@pytest.mark.parametrize("rotation_only", [False, True])
-def test_pose_from_exact_matches_recovers_rotation_and_direction(rotation_only: bool) -> None:
+def _exact_matches(rotation: np.ndarray, translation: np.ndarray, noise_px: float = 0.0) -> Matches:
     rng = np.random.default_rng(3)
     world = rng.uniform([-2, -2, 4], [2, 2, 8], (200, 3))
+    second = world @ rotation.T + translation
+    a, b = world / world[:, 2:], second / second[:, 2:]
+    b[:, :2] += rng.normal(scale=noise_px / 200.0, size=(200, 2))
+    return Matches(a, b, focal_px=200.0, precision=np.ones(len(a)))
+
+
+@pytest.mark.parametrize("rotation_only", [False, True])
+def test_pose_from_exact_matches_recovers_rotation_and_direction(rotation_only: bool) -> None:
     rotation = _rotation(np.array([0.2, 1.0, 0.1]), 4.0)
     translation = np.zeros(3) if rotation_only else np.array([0.3, 0.0, 0.05])
-    second = world @ rotation.T + translation
-    a, b = world[:, :2] / world[:, 2:], second[:, :2] / second[:, 2:]
     cv2.setRNGSeed(0)
-    estimate = estimate_pose(a, b, 1e-3, rotation_only=rotation_only)
-    assert estimate is not None
-    assert rotation_angle_deg(estimate[0].T @ rotation) < 0.05
+    fit = best_fit_pose(_exact_matches(rotation, translation), rotation_only=rotation_only)
+    assert fit is not None
+    assert rotation_angle_deg(fit[0].rotation.T @ rotation) < 0.05
     if not rotation_only:
-        assert estimate[1] is not None
-        cosine = estimate[1] @ translation / np.linalg.norm(translation) / np.linalg.norm(estimate[1])
+        assert fit[0].direction is not None
+        cosine = fit[0].direction @ translation / np.linalg.norm(translation)
         assert cosine > 0.999
+
+
+def test_a_label_that_explains_the_matches_scores_zero_and_a_wrong_one_does_not() -> None:
+    rotation = _rotation(np.array([0.2, 1.0, 0.1]), 4.0)
+    translation = np.array([0.3, 0.0, 0.05])
+    matches = _exact_matches(rotation, translation, noise_px=0.3)
+    cv2.setRNGSeed(0)
+    fit = best_fit_pose(matches, rotation_only=False)
+    assert fit is not None
+    label = Pose(rotation, translation / np.linalg.norm(translation))
+    own = nearest_consistent_pose(label, fit[0], matches, fit[1])
+    assert rotation_angle_deg(own.rotation.T @ rotation) < 0.05
+    wrong = Pose(_rotation(np.array([0.2, 1.0, 0.1]), -4.0), label.direction)
+    other = nearest_consistent_pose(wrong, fit[0], matches, fit[1])
+    # The region around the best fit is small for 200 clean matches: the answer lies near the truth, 8 deg away.
+    assert rotation_angle_deg(other.rotation.T @ wrong.rotation) > 7.0
 
 
 # ------------------------------------------------------------------------------------- edge maths

@@ -28,11 +28,12 @@ RENDER = {"samples": 16, "denoise": True, "tracks_per_object": 4, "background_tr
 
 
 @functools.cache
-def rendered(job: str, num_frames: int, num_clips: int) -> tuple[ClipRow, ...]:
+def rendered(job: str, num_frames: int, num_clips: int, seed: int = 0) -> tuple[ClipRow, ...]:
     cfg = tiny_config(
         f"control={job}",
         clip={"width": 128, "height": 128, "num_frames": num_frames, "fps": 24},
         render=RENDER,
+        dataset={"seed": seed, "num_clips": num_clips},
     )
     return tuple(make_row(cfg, index) for index in range(num_clips))
 
@@ -54,19 +55,22 @@ def test_motion_track_target_is_tracked_within_a_pixel_and_mismatches_are_not() 
 
 
 def test_camera_motion_target_recovers_the_labelled_rotation_and_mismatches_do_not() -> None:
-    rows = rendered("camera_motion", 17, 2)
-    for row, other in (rows, rows[::-1]):
+    # Two dataset seeds, four clips each: cranes and handheld moves with little parallax, orbits, pans.
+    rows = rendered("camera_motion", 17, 4, seed=0) + rendered("camera_motion", 17, 4, seed=1)
+    own_errors = []
+    for index, row in enumerate(rows):
         own = metric(row, row.video, "camera_motion")
-        reversed_ = metric(row, row.video[::-1].copy(), "camera_motion")
-        mismatched = metric(row, other.video, "camera_motion")
         assert own["estimated_fraction"] == 1.0
-        assert own["median_rotation_error_deg"] < 2.0
-        assert reversed_["median_rotation_error_deg"] > 1.5 * own["median_rotation_error_deg"]
-        assert mismatched["median_rotation_error_deg"] > 3.0 * own["median_rotation_error_deg"]
-    # The orbit of clip 1 has a baseline: its direction is recovered, and reversed it points backwards.
+        assert own["median_rotation_error_deg"] < 1.0
+        own_errors.append(own["median_rotation_error_deg"])
+        worse = max(3.0 * own["median_rotation_error_deg"], 1.0)
+        for video in (row.video[::-1].copy(), rows[(index + 1) % len(rows)].video):
+            other = metric(row, video, "camera_motion")["median_rotation_error_deg"]
+            assert other is None or other > worse  # None: no pose explains the video at all
+    assert float(np.median(own_errors)) < 0.5
+    # The orbit of seed 0's clip 1 has a baseline: its direction is recovered, and reversed it points backwards.
     own = metric(rows[1], rows[1].video, "camera_motion")
     reversed_ = metric(rows[1], rows[1].video[::-1].copy(), "camera_motion")
-    assert own["median_rotation_error_deg"] < 0.5
     assert own["mean_translation_direction_error_deg"] < 5.0
     assert reversed_["mean_translation_direction_error_deg"] > 90.0
 
