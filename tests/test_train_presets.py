@@ -231,3 +231,32 @@ def test_audio_to_video_jobs_adapt_the_audio_to_video_attention_by_default(tmp_p
 def test_bad_control_target_pattern_is_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"lora\.control_targets"):
         _settings(tmp_path, "lora.control_targets.audio_to_video=['a(b']")
+
+
+def test_8bit_adamw_state_survives_a_checkpoint_and_resume(tmp_path: Path) -> None:
+    pytest.importorskip("torchao")
+    s = _settings(tmp_path, "train=low_vram_32g", "train.device=cpu", "train.batch_size=1", "lora.rank=2")
+    runtime = train_module.setup_runtime(s)
+
+    def recipe() -> Any:
+        bundle = train_module.setup_model(s, runtime)
+        transformer = train_module.setup_adapter(bundle.transformer, s)
+        return train_module.setup_training(
+            s, runtime, transformer, "m", "k", [_item(transformer.config)], train_module.OutputPaths(tmp_path)
+        )
+
+    first = recipe()
+    train_module.train_step(first)
+    first.state.step = 1
+    train_module.write_checkpoint(first)
+    resumed = recipe()
+    assert resumed.state.step == 1
+    moments = [v["exp_avg"] for v in resumed.state.optimizer.state.values()]
+    original = [v["exp_avg"] for v in first.state.optimizer.state.values()]
+    # torchao keeps small moments as plain tensors and large ones 8-bit: each comes back as it was saved.
+    assert moments and [type(m) for m in moments] == [type(m) for m in original]
+    saved = train_module.optimizer_state_for_file(first.state.optimizer)["state"]
+    loaded = train_module.optimizer_state_for_file(resumed.state.optimizer)["state"]
+    assert all(torch.allclose(saved[i]["exp_avg"], loaded[i]["exp_avg"], atol=1e-6) for i in saved)
+    loss, _ = train_module.train_step(resumed)
+    assert torch.isfinite(torch.tensor(loss))

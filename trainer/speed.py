@@ -194,6 +194,12 @@ def quantize_base(transformer: torch.nn.Module, precision: str, device: torch.de
     changed = sum(
         _is_base_linear(m, n, video_only=precision == "float8") for n, m in transformer.named_modules()
     )
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"train.base_precision={precision}: needs torchao (pip install 'synthgen[speed]')"
+        ) from None
     if precision == "float8":
         from torchao.float8 import convert_to_float8_training
 
@@ -220,7 +226,12 @@ def make_optimizer(
     """``train.optimizer``: ``adamw`` (torch, fused on CUDA) or ``adamw8bit`` (torchao's AdamW with 8-bit
     block-wise quantised moments: a quarter of AdamW's state memory)."""
     if name == "adamw8bit":
-        from torchao.optim import AdamW8bit
+        try:
+            from torchao.optim import AdamW8bit
+        except ImportError:
+            raise ConfigError(
+                "train.optimizer=adamw8bit: needs torchao (pip install 'synthgen[speed]')"
+            ) from None
 
         return AdamW8bit(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")

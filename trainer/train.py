@@ -370,11 +370,60 @@ def resume(recipe: Recipe, checkpoint: Checkpoint) -> None:
     check_identity(checkpoint.identity, recipe.identity, path)
     load_adapter_state(recipe.transformer, checkpoint.adapter, source=str(path))
     state = recipe.state
-    state.optimizer.load_state_dict(checkpoint.optimizer)
+    load_optimizer_state(state.optimizer, checkpoint.optimizer)
     state.scheduler.load_state_dict(checkpoint.scheduler)
     state.generator.set_state(checkpoint.generator)
     state.rng.bit_generator.state = checkpoint.rng
     state.step, state.losses, state.eval_before = checkpoint.step, checkpoint.losses, checkpoint.eval_before
+
+
+def optimizer_state_for_file(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's ``state_dict`` with plain tensors and numbers only: torchao's 8-bit AdamW keeps its
+    moments as quantised tensor subclasses (stored dequantised, float32) and its learning rate as a tensor."""
+    saved = optimizer.state_dict()
+    groups = [
+        {k: float(v) if isinstance(v, torch.Tensor) else v for k, v in g.items()}
+        for g in saved["param_groups"]
+    ]
+    state = {
+        index: {k: _plain(v) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+        for index, values in saved["state"].items()
+    }
+    return {"state": state, "param_groups": groups}
+
+
+def _numbers(value: Any) -> Any:
+    """``value`` with 0-d tensors (torchao's tensor learning rates in a schedule's state) as floats."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_numbers(v) for v in value)
+    return value
+
+
+def _plain(value: torch.Tensor) -> torch.Tensor:
+    dequantize = getattr(value, "dequantize", None)
+    return dequantize().float() if type(value) is not torch.Tensor and dequantize is not None else value
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Inverse of :func:`optimizer_state_for_file`: torchao's 8-bit AdamW gets its tensor learning rate and its
+    quantised moments back (re-quantised from the stored float32 values)."""
+    optimizer.load_state_dict(saved)
+    new_buffer = getattr(optimizer, "_new_buffer", None)
+    if new_buffer is None:
+        return
+    for group in optimizer.param_groups:
+        group["lr"] = torch.tensor(float(group["lr"]))
+        for param in group["params"]:
+            values = optimizer.state[param]
+            for key, signed in (("exp_avg", True), ("exp_avg_sq", False), ("max_exp_avg_sq", False)):
+                if key in values and type(values[key]) is torch.Tensor:
+                    buffer = new_buffer(param, signed)
+                    buffer.copy_(values[key].to(param.device))
+                    values[key] = buffer
 
 
 def lr_factor(step: int, *, warmup_steps: int, total_steps: int, decay: str) -> float:
@@ -595,8 +644,8 @@ def write_checkpoint(recipe: Recipe) -> None:
         losses=state.losses,
         eval_before=state.eval_before,
         adapter=adapter_state_dict(recipe.transformer),
-        optimizer=state.optimizer.state_dict(),
-        scheduler=state.scheduler.state_dict(),
+        optimizer=optimizer_state_for_file(state.optimizer),
+        scheduler=_numbers(state.scheduler.state_dict()),
         generator=state.generator.get_state(),
         rng=dict(state.rng.bit_generator.state),
         identity=recipe.identity,
