@@ -152,7 +152,9 @@ def test_synthgen_generate_without_bpy_exits_2_naming_the_render_extra_and_write
     assert result.returncode == 2, result.stderr
     # The default look's environment maps (Blender's bundled set) already need bpy at config load.
     assert result.stderr.splitlines() in (
-        ["synthgen-generate: error: rendering needs the render extra (bpy not installed): pip install 'synthgen[render]'"],
+        [
+            "synthgen-generate: error: rendering needs the render extra (bpy not installed): pip install 'synthgen[render]'"
+        ],
         [
             "synthgen-generate: error: scene.params.hdri_dir='builtin': needs the bpy package "
             "(pip install 'synthgen[render]')"

@@ -72,7 +72,11 @@ def object_poses(spec: ClipSpec, effects: Any = None) -> ObjectPoses:
     for n, obj in enumerate(spec.objects):
         if n in simulated:
             motion = simulated[n]
-            position[n], velocity[n], rotation[n] = motion.position_m, motion.velocity_m_per_s, motion.rotation
+            position[n], velocity[n], rotation[n] = (
+                motion.position_m,
+                motion.velocity_m_per_s,
+                motion.rotation,
+            )
             continue
         position[n], velocity[n] = evaluate_path(obj.path, times, clip.duration_s, clip.fps)
         rotation[n] = evaluate_orientation(obj.orientation, velocity[n], times)
