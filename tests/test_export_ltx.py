@@ -14,7 +14,7 @@ import soundfile
 from synthgen.cli.main import main
 from synthgen.controls import get_job, job_names
 from synthgen.dataset import VideoEncoding, decode_video, write_dataset
-from synthgen.dataset.export import EXPORT_INFO, export_ltx_trainer
+from synthgen.dataset.export import DENSE_LABELS, EXPORT_INFO, export_ltx_trainer
 from synthgen.dataset.rows import ClipRow
 from synthgen.dataset.testing import example_row
 from synthgen.errors import DataError
@@ -145,3 +145,69 @@ def test_mixed_column_sets_are_refused(tmp_path: Path) -> None:
     rows = [example_row(0), example_row(1).replace(control_job="audio_to_video", reference_video=None)]
     with pytest.raises(DataError, match="ltx-trainer takes the columns from the first line"):
         export(tmp_path, rows)
+
+
+def dense_row(index: int) -> ClipRow:
+    """An example row carrying every per-pixel label in its stored dtype (docs/schema.md)."""
+    row = example_row(index)
+    rng = np.random.default_rng(index)
+    frames, height, width = row.num_frames, row.height, row.width
+    depth = rng.uniform(1.0, 9.0, (frames, height, width)).astype(np.float32)
+    depth[:, :4] = np.inf  # sky
+    flow = rng.normal(0, 3, (frames, height, width, 2)).astype(np.float16)
+    flow[-1] = np.nan
+    dense = {
+        "flow_forward_px": flow,
+        "flow_backward_px": -flow,
+        "flow_forward_occluded": rng.random((frames, height, width)) < 0.1,
+        "flow_backward_occluded": rng.random((frames, height, width)) < 0.1,
+        "object_coordinates": rng.uniform(-0.5, 0.5, (frames, height, width, 3)).astype(np.float16),
+        "normals_world": rng.normal(size=(frames, height, width, 3)).astype(np.float16),
+        "depth_m": depth,
+        "instance_ids": rng.integers(0, 3, (frames, height, width)).astype(np.uint16),
+    }
+    return row.replace(labels={**row.labels, **dense})
+
+
+def test_per_pixel_labels_go_to_safetensors_not_json(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    rows = [dense_row(index) for index in range(2)]
+    jsonl = export(tmp_path, rows)
+    for row in rows:
+        small = json.loads((jsonl.parent / "labels" / f"{row.clip_id}.json").read_text())
+        assert set(small) == {name for name in row.labels if name not in DENSE_LABELS}
+        assert small["tracks_xy_px"] == np.asarray(row.labels["tracks_xy_px"]).tolist()
+        dense = load_file(str(jsonl.parent / "labels" / f"{row.clip_id}.safetensors"))
+        assert set(dense) == set(row.labels) & DENSE_LABELS and len(dense) == 8
+        for name, value in dense.items():
+            stored = np.asarray(row.labels[name])
+            assert value.dtype == stored.dtype and value.shape == stored.shape, name
+            assert np.array_equal(value, stored, equal_nan=value.dtype.kind == "f"), name
+    info = json.loads((jsonl.parent / EXPORT_INFO).read_text())
+    assert info["dense_labels"] == "labels/<clip_id>.safetensors"
+
+
+def test_no_dense_labels_leaves_them_out_and_removes_an_earlier_file(tmp_path: Path) -> None:
+    root, out = tmp_path / "ds", tmp_path / "ltx"
+    row = dense_row(0)
+    write_dataset(iter([row]), root, num_clips=1, encoding=VideoEncoding(lossless=True))
+    assert main(["export", "ltx-trainer", str(root), str(out)]) == 0
+    assert (out / "labels" / f"{row.clip_id}.safetensors").is_file()
+    assert main(["export", "ltx-trainer", str(root), str(out), "--no-dense-labels"]) == 0
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [f"{row.clip_id}.json"]
+    assert not set(json.loads((out / "labels" / f"{row.clip_id}.json").read_text())) & DENSE_LABELS
+    assert json.loads((out / EXPORT_INFO).read_text())["dense_labels"] == "not exported"
+
+
+def test_every_per_pixel_label_of_the_schema_is_kept_out_of_json() -> None:
+    assert DENSE_LABELS == {
+        "flow_forward_px",
+        "flow_backward_px",
+        "flow_forward_occluded",
+        "flow_backward_occluded",
+        "object_coordinates",
+        "normals_world",
+        "depth_m",
+        "instance_ids",
+    }

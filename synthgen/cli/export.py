@@ -22,11 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write into a non-empty OUT, replacing files of the same name",
     )
+    parser.add_argument(
+        "--no-dense-labels",
+        dest="dense_labels",
+        action="store_false",
+        help="leave out the per-pixel labels (written as labels/<clip_id>.safetensors by default)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Export, then print the path of the written dataset file and upstream's command that caches it."""
-    jsonl = export_ltx_trainer(args.path, args.out, overwrite=args.overwrite)
+    jsonl = export_ltx_trainer(args.path, args.out, overwrite=args.overwrite, dense_labels=args.dense_labels)
     info = json.loads((jsonl.parent / EXPORT_INFO).read_text())
     print(jsonl)
     print(f"next, from ltx-trainer's folder: {info['process_dataset_command']}")

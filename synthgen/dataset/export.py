@@ -7,7 +7,9 @@ docs/dataset-preparation.md)::
     OUT/videos/<clip_id>.mp4      the target (the shard's MP4 bytes, copied, not re-encoded)
     OUT/references/<clip_id>.mp4  the reference video the IC-LoRA is conditioned on
     OUT/audio/<clip_id>.wav       the clip's audio (24-bit PCM), when it has audio
-    OUT/labels/<clip_id>.json     the label arrays as nested lists (not read by the trainer)
+    OUT/labels/<clip_id>.json     the label arrays as nested lists (not read by the trainer), per-pixel ones aside
+    OUT/labels/<clip_id>.safetensors  the per-pixel labels (``render.dense_labels``) in their stored dtypes,
+                                  unless ``dense_labels=False``
     OUT/synthgen_export.json      the reference factors, clip geometry and the process_dataset.py command
 
 Upstream's ``process_videos.py`` takes the column set from the *first* line's keys and reads
@@ -18,6 +20,12 @@ clip's audio (the condition of audio_to_video; the audio target of the others), 
 for audio-reference jobs. Upstream rescales references itself (``--reference-downscale-factor``) and drops
 references with fewer frames than the target, so temporally subsampled references are refused, as are
 mixed factors or mixed column sets (one line of error naming two clips) -- before anything is written.
+
+Per-pixel labels (flow, occlusion, object coordinates, normals, depth, instance ids: docs/schema.md) are
+(F, H, W, ...) arrays, about 1.75 MB per 128x128x25 clip in the shards and twenty times that as JSON text, so
+they never go into JSON: they are written as one safetensors file per clip (float16 / float32 / bool /
+uint16 as stored, readable with ``safetensors.numpy.load_file``), or left out with ``dense_labels=False``
+(``synthgen export --no-dense-labels``).
 """
 
 from __future__ import annotations
@@ -29,12 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile
+from safetensors.numpy import save as safetensors_bytes
 
 from synthgen.controls import get_job
 from synthgen.dataset.media import decode_audio
 from synthgen.dataset.reader import open_dataset
 from synthgen.dataset.rows import LABEL_PREFIX, column_of
+from synthgen.dataset.schema import LABEL_DIMS
 from synthgen.errors import DataError
 from synthgen.fileio import (
     SAFE_NAME_PATTERN,
@@ -62,6 +73,8 @@ _SCALARS = (
     "audio_sample_rate",
 )
 EXPORT_INFO = "synthgen_export.json"
+# Label arrays with an image's height and width after the frame axis: never written as JSON.
+DENSE_LABELS = frozenset(name for name, dims in LABEL_DIMS.items() if tuple(dims[1:3]) == ("H", "W"))
 
 
 @dataclass(frozen=True)
@@ -156,12 +169,15 @@ def process_dataset_command(jsonl: Path, plan: ExportPlan) -> str:
     return " ".join(parts)
 
 
-def export_ltx_trainer(path: str, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def export_ltx_trainer(
+    path: str, out_dir: str | Path, *, overwrite: bool = False, dense_labels: bool = True
+) -> Path:
     """Write the dataset at ``path`` in the LTX-2 trainer's input layout under ``out_dir``; returns the
     path of ``dataset.jsonl``. Media bytes are copied from the shards (no re-encoding). A dataset that cannot
     be one upstream file (``plan_export``), or a shard whose bytes differ from the manifest (sha256), raises
     DataError before anything is written. An ``out_dir`` holding anything but an earlier export is refused
-    (ConfigError) unless ``overwrite``; a clip id that is no safe file name is a DataError."""
+    (ConfigError) unless ``overwrite``; a clip id that is no safe file name is a DataError. Per-pixel
+    labels go to ``labels/<clip_id>.safetensors`` (``dense_labels``) or are left out, never into JSON."""
     plan = plan_export(path)
     out = check_output_dir(out_dir, "out", overwrite=overwrite, ours=_is_export_folder)
     for folder in ("videos", "references", "audio", "labels"):
@@ -169,15 +185,16 @@ def export_ltx_trainer(path: str, out_dir: str | Path, *, overwrite: bool = Fals
     lines: list[str] = []
     # Every shard's sha256 is checked against the manifest before the first file is written.
     for columns in open_dataset(path, decode_media=False, verify="sha256"):
-        lines.append(json.dumps(_export_row(path, out, columns)))
+        lines.append(json.dumps(_export_row(path, out, columns, dense_labels)))
     # Every file is written atomically, the index last: an interrupted export leaves no half-written file.
     jsonl = out / "dataset.jsonl"
-    atomic_write_text(out / EXPORT_INFO, json.dumps(_export_info(path, jsonl, plan), indent=2) + "\n")
+    info = _export_info(path, jsonl, plan, dense_labels)
+    atomic_write_text(out / EXPORT_INFO, json.dumps(info, indent=2) + "\n")
     atomic_write_text(jsonl, "".join(line + "\n" for line in lines))
     return jsonl
 
 
-def _export_row(path: str, out: Path, columns: Mapping[str, Any]) -> dict[str, str]:
+def _export_row(path: str, out: Path, columns: Mapping[str, Any], dense_labels: bool) -> dict[str, str]:
     """Write one clip's media and labels; returns its ``dataset.jsonl`` entry (strings only)."""
     clip_id = columns[column_of("clip_id")]
     if not is_safe_name(clip_id):
@@ -195,11 +212,18 @@ def _export_row(path: str, out: Path, columns: Mapping[str, Any]) -> dict[str, s
         entry[role] = written[field]
     entry["caption"] = columns[column_of("caption")]
     labels = {
-        name.removeprefix(LABEL_PREFIX): value.tolist()
+        name.removeprefix(LABEL_PREFIX): value
         for name, value in columns.items()
-        if name.startswith(LABEL_PREFIX)
+        if name.startswith(LABEL_PREFIX) and value is not None
     }
-    atomic_write_text(safe_join(out, f"labels/{clip_id}.json", what="clip_id"), json.dumps(labels))
+    small = {name: value.tolist() for name, value in labels.items() if name not in DENSE_LABELS}
+    atomic_write_text(safe_join(out, f"labels/{clip_id}.json", what="clip_id"), json.dumps(small))
+    dense = {name: np.ascontiguousarray(value) for name, value in labels.items() if name in DENSE_LABELS}
+    dense_file = safe_join(out, f"labels/{clip_id}.safetensors", what="clip_id")
+    if dense and dense_labels:
+        atomic_write_bytes(dense_file, safetensors_bytes(dense, metadata={"clip_id": clip_id}))
+    elif dense_file.exists():
+        dense_file.unlink()  # from an earlier export of the same folder with them: it would describe other data
     return entry
 
 
@@ -212,7 +236,7 @@ def _is_export_folder(out: Path) -> bool:
     }
 
 
-def _export_info(path: str, jsonl: Path, plan: ExportPlan) -> dict[str, Any]:
+def _export_info(path: str, jsonl: Path, plan: ExportPlan, dense_labels: bool) -> dict[str, Any]:
     """``synthgen_export.json``: what upstream's flags must say about this export."""
     return {
         "format": "ltx-trainer",
@@ -223,6 +247,7 @@ def _export_info(path: str, jsonl: Path, plan: ExportPlan) -> dict[str, Any]:
         "reference_temporal_scale_factor": 1 if plan.reference_downscale is not None else None,
         "clip_sizes_wxhxf": [f"{w}x{h}x{f}" for w, h, f in plan.sizes],
         "has_audio": plan.has_audio,
+        "dense_labels": "labels/<clip_id>.safetensors" if dense_labels else "not exported",
         "process_dataset_command": process_dataset_command(jsonl, plan),
     }
 
