@@ -34,18 +34,34 @@ def depth_discontinuities(depth_grey: np.ndarray, near_m: float, far_m: float) -
     """(H, W) bool: the nearer pixel of every 4-neighbour pair across a depth jump (module docstring)."""
     grey = np.asarray(depth_grey, dtype=np.float64)
     inverse = grey / 255.0 * (1.0 / near_m - 1.0 / far_m) + 1.0 / far_m
-    edges = np.zeros(grey.shape, dtype=bool)
+    jumps = []
     for axis in (0, 1):
-        a = inverse.take(range(grey.shape[axis] - 1), axis=axis)
-        b = inverse.take(range(1, grey.shape[axis]), axis=axis)
+        a, b = neighbour_pairs(inverse, axis)
         step = np.abs(np.diff(grey, axis=axis))
-        jump = (np.abs(a - b) > RELATIVE_JUMP * np.maximum(a, b)) & (step >= MIN_STEP_GREY)
+        jumps.append((np.abs(a - b) > RELATIVE_JUMP * np.maximum(a, b)) & (step >= MIN_STEP_GREY))
+    return mark_nearer(inverse, jumps[0], jumps[1])
+
+
+def neighbour_pairs(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first and second members of every 4-neighbour pair along ``axis``."""
+    length = values.shape[axis]
+    return values.take(range(length - 1), axis=axis), values.take(range(1, length), axis=axis)
+
+
+def mark_nearer(inverse: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(H, W) bool: for every marked pair, the member with the larger inverse depth (both on a tie).
+
+    ``rows`` (H-1, W) marks vertical pairs (pixel, the one below), ``cols`` (H, W-1) horizontal pairs
+    (pixel, the one to its right); ``inverse`` (H, W) is the inverse depth (0 for nothing hit)."""
+    edges = np.zeros(inverse.shape, dtype=bool)
+    for axis, jump in ((0, rows), (1, cols)):
+        a, b = neighbour_pairs(inverse, axis)
         pad_after = [(0, 0), (0, 0)]
         pad_after[axis] = (0, 1)
         pad_before = [(0, 0), (0, 0)]
         pad_before[axis] = (1, 0)
-        edges |= np.pad(jump & (a > b), pad_after)  # the first pixel of the pair is nearer
-        edges |= np.pad(jump & (b > a), pad_before)
+        edges |= np.pad(jump & (a >= b), pad_after)  # the first pixel of the pair is nearer
+        edges |= np.pad(jump & (b >= a), pad_before)
     return edges
 
 
@@ -54,7 +70,7 @@ def image_edges(gray: np.ndarray) -> np.ndarray:
     return cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), CANNY_LOW, CANNY_HIGH) > 0
 
 
-def _near(edges: np.ndarray) -> np.ndarray:
+def near(edges: np.ndarray) -> np.ndarray:
     """(H, W) bool: within ``TOLERANCE_PX`` (Euclidean) of a pixel of ``edges``."""
     if not edges.any():
         return np.zeros(edges.shape, dtype=bool)
@@ -65,9 +81,9 @@ def _near(edges: np.ndarray) -> np.ndarray:
 def boundary_counts(predicted: np.ndarray, labelled: np.ndarray) -> tuple[int, int, int, int]:
     """(predicted pixels near a labelled one, predicted pixels, labelled near a predicted, labelled)."""
     return (
-        int((predicted & _near(labelled)).sum()),
+        int((predicted & near(labelled)).sum()),
         int(predicted.sum()),
-        int((labelled & _near(predicted)).sum()),
+        int((labelled & near(predicted)).sum()),
         int(labelled.sum()),
     )
 

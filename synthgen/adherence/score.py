@@ -45,7 +45,7 @@ def metric_names() -> tuple[str, ...]:
 def _load_metrics() -> None:
     # The metric modules register themselves on import; imported here, not at the top, because each one
     # imports register_metric from this module.
-    from synthgen.adherence import beats, camera, edges, tracks  # noqa: F401
+    from synthgen.adherence import beats, camera, canny, edges, tracks  # noqa: F401
 
 
 def job_metrics(row: ClipRow) -> tuple[str, ...]:

@@ -121,7 +121,7 @@ class UnionJob(ControlJob[UnionParams]):
     lint_rules = (DRAWN_TRACKS_RARELY_VISIBLE, OBJECTS_BARELY_MOVE, OBJECTS_OUT_OF_VIEW)
     export_columns = VIDEO_REFERENCE_EXPORT
     trainer_roles = VIDEO_REFERENCE_ROLES
-    adherence = ("motion_track", "depth", "first_frame")
+    adherence = ("motion_track", "depth", "first_frame", "canny")
 
     def build(
         self,
