@@ -6,14 +6,19 @@
 Each recipe's clips come from ``synthgen.generate`` (the product's own path: sampling, render worker,
 encoding, shards) with the packaged defaults plus ``scene=<recipe>``, 256x256, 9 frames, 16 spp; the sheet
 shows each clip's middle frame, decoded from the written dataset, in a 4 x 4 grid. The time printed per recipe
-is the whole generate path's (render, labels, encoding) per frame.
+is the whole generate path's (render, labels, encoding) per frame, from each clip's own ``timings_json``.
+
+With ``--keep DIR`` the datasets are written to ``DIR/<recipe>`` one clip per shard and kept: an interrupted
+run is resumed by running the same command again (complete shards are kept), and ``--partial`` draws a sheet
+from whatever clips are there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +44,11 @@ def sheet(tiles: list[np.ndarray], columns: int = 4, gap: int = 4) -> np.ndarray
 
 
 def recipe_sheet(
-    recipe: str, clips: int, size: int, samples: int, overrides: list[str]
-) -> tuple[np.ndarray, float]:
-    """Middle frames of ``clips`` clips of ``recipe`` and the seconds per rendered frame."""
-    with tempfile.TemporaryDirectory() as folder:
+    recipe: str, clips: int, size: int, samples: int, overrides: list[str], keep: Path | None, partial: bool
+) -> tuple[np.ndarray, float, int]:
+    """Middle frames of the clips of ``recipe``, the seconds per rendered frame and the number of clips."""
+    with contextlib.ExitStack() as stack:
+        folder = keep if keep is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         cfg = load_generate_config(
             overrides=[
                 f"scene={recipe}",
@@ -53,16 +59,16 @@ def recipe_sheet(
                 "clip.num_frames=9",
                 f"render.samples={samples}",
                 f"output_dir={folder}/{recipe}",
+                *(["shards.max_clips=1"] if keep is not None else []),
                 *overrides,
             ]
         )
-        tick = time.perf_counter()
-        generate(cfg, progress=False)
-        seconds = time.perf_counter() - tick
-        middle = [
-            row["video"][len(row["video"]) // 2] for row in open_dataset(f"{folder}/{recipe}", ["video"])
-        ]
-    return sheet(middle), seconds / (clips * cfg.clip.num_frames)
+        if not partial:
+            generate(cfg, progress=False)
+        rows = list(open_dataset(f"{folder}/{recipe}", ["video", "timings_json"]))
+        middle = [row["video"][len(row["video"]) // 2] for row in rows]
+        seconds = sum(json.loads(row["timings_json"])["total"] for row in rows)
+    return sheet(middle), seconds / (len(rows) * cfg.clip.num_frames), len(rows)
 
 
 def main() -> None:
@@ -74,12 +80,22 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--set", nargs="*", default=[], help="extra Hydra overrides")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of the sheets")
+    parser.add_argument("--keep", type=Path, help="keep the datasets here, one clip per shard (resumable)")
+    parser.add_argument("--partial", action="store_true", help="no rendering: sheets of the kept clips")
     args = parser.parse_args()
+    if args.partial and args.keep is None:
+        parser.error("--partial needs --keep")
     for recipe in args.recipes:
-        image, per_frame = recipe_sheet(recipe, args.clips, args.size, args.samples, args.set)
-        path = OUT / f"gallery_{recipe}.png"
+        image, per_frame, count = recipe_sheet(
+            recipe, args.clips, args.size, args.samples, args.set, args.keep, args.partial
+        )
+        path = args.out / f"gallery_{recipe}.png"
         Image.fromarray(image).save(path, optimize=True)
-        print(f"{recipe}: {path} ({per_frame:.2f} s/frame at {args.size}x{args.size}, {args.samples} spp)")
+        print(
+            f"{recipe}: {path} ({count} clips, {per_frame:.2f} s/frame at {args.size}x{args.size}, "
+            f"{args.samples} spp)"
+        )
 
 
 if __name__ == "__main__":

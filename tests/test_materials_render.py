@@ -72,3 +72,31 @@ def test_blur_and_depth_of_field_change_the_image_not_the_label_passes() -> None
     mean_soft = soft.frames_rgb.reshape(-1, 3).mean(axis=0)
     assert mean_soft.sum() > mean_sharp.sum()
     assert mean_soft[2] / mean_soft[0] > mean_sharp[2] / mean_sharp[0]
+
+
+def test_the_sharp_label_pass_drops_world_and_materials_without_changing_a_label(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from synthgen.render import engine
+
+    optics = OpticsSpec(shutter_fraction=0.5, f_stop=2.0, focus_distance_m=4.0)
+    spec = tiny_spec("marble", "asphalt", optics)
+    spec = spec.model_copy(
+        update={
+            "world": spec.world.model_copy(update={"background": "sky", "strength": 0.1}),
+            "render": spec.render.model_copy(update={"dense_labels": True}),
+        }
+    )
+    for dense in (False, True):
+        case = spec.model_copy(update={"render": spec.render.model_copy(update={"dense_labels": dense})})
+        stripped = render_clip(case)
+        with monkeypatch.context() as patch:
+            patch.setattr(engine, "use_label_shading", lambda bpy, scene, *, keep_materials: None)
+            full = render_clip(case)
+        np.testing.assert_array_equal(stripped.instance_ids, full.instance_ids)
+        np.testing.assert_array_equal(stripped.depth_m, full.depth_m)
+        assert (stripped.instance_ids == 1).sum() > 100 and np.isinf(stripped.depth_m).any()  # ball and sky
+        if dense:
+            assert stripped.normals_world is not None and full.normals_world is not None
+            np.testing.assert_allclose(stripped.normals_world, full.normals_world, atol=1e-6)
+        np.testing.assert_array_equal(stripped.frames_rgb, full.frames_rgb)  # the beauty pass is untouched

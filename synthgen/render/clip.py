@@ -164,6 +164,7 @@ def _render_frames(builder: SceneBuilder, directory: Path, *, quiet: bool) -> No
         )
         engines.configure_passes(scene, data=True, normals=normals)
         engines.configure_output(scene, directory, DATA_PREFIX)
+        engines.use_label_shading(builder.bpy, scene, keep_materials=normals)
         _render_animation(builder, quiet=quiet)
 
 
