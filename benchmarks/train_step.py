@@ -17,6 +17,8 @@ Rows (``--rows``):
 - ``fp8``: the ``train=fp8`` preset (float8 matmuls for the frozen base linears, torchao);
 - ``low_vram_32g``: the ``train=low_vram_32g`` preset, run under a hard 30 GiB cap
   (``torch.cuda.set_per_process_memory_fraction``) set before the model is built;
+- ``low_vram_24g``: the ``train=low_vram_24g`` preset (every block's frozen weights offloaded to pinned host
+  memory), under a hard 22 GiB cap;
 - ``ltx_trainer`` (with ``--anchor-ltx PATH``): the anchor, Lightricks' ltx-trainer IC-LoRA step imported from a
   local checkout of ``Lightricks/LTX-2`` at PATH (``packages/ltx-core/src``, ``packages/ltx-trainer/src``; not
   copied here): ltx-core's ``LTXModel`` at the same config with random bf16 weights, ltx-trainer's
@@ -70,9 +72,10 @@ ROWS: dict[str, list[str]] = {
     "checkpoint_all": ["train.memory_budget_gib=0"],
     "fp8": ["train=fp8"],
     "low_vram_32g": ["train=low_vram_32g"],
+    "low_vram_24g": ["train=low_vram_24g"],
 }
 # Rows run under a hard cap (torch.cuda.set_per_process_memory_fraction), GiB: they must fit their card.
-ROW_CAP_GIB = {"low_vram_32g": 30.0}
+ROW_CAP_GIB = {"low_vram_32g": 30.0, "low_vram_24g": 22.0}
 ANCHOR_ROW = "ltx_trainer"
 
 
@@ -123,8 +126,12 @@ def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
         if cap is not None and runtime.device.type == "cuda":
             total = torch.cuda.get_device_properties(runtime.device).total_memory
             torch.cuda.set_per_process_memory_fraction(cap * 2**30 / total, torch.cuda.current_device())
+        started = time.perf_counter()
         bundle = setup_model(settings, runtime)
         free_encoders(bundle, runtime)
+        build = {"build_s": time.perf_counter() - started}
+        if runtime.device.type == "cuda":
+            build["build_peak_gib"] = torch.cuda.max_memory_allocated(runtime.device) / 2**30
         cfg: Any = bundle.transformer.config
         items = synthetic_items(cfg, args)
         transformer = setup_adapter(bundle.transformer, settings)
@@ -133,12 +140,16 @@ def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
         )
         timed = time_steps(lambda: train_step(recipe)[0], runtime.device, args)
         policy = recipe.checkpointing
+        offload = recipe.offload
     t = settings.train
     return {
         "row": name,
         "overrides": ROWS[name] + list(args.override),
         "tokens": 2 * items[0].target[0].numel(),
         **timed,
+        **build,
+        "offloaded_blocks": 0 if offload is None else len(offload.order),
+        "offload_host_gib": 0.0 if offload is None else offload.host_bytes() / 2**30,
         "uncheckpointed_blocks_used": None if policy is None else policy.uncheckpointed_blocks,
         "attention_blocks_used": None if policy is None else policy.attention_blocks,
         "budget_plan": recipe.budget_plan,
@@ -153,6 +164,7 @@ def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "skip_audio_branch": t.skip_audio_branch,
             "base_precision": t.base_precision,
             "optimizer": t.optimizer,
+            "offload_blocks": t.offload_blocks,
         },
     }
 
@@ -164,7 +176,9 @@ def time_steps(step: Callable[[], float], device: torch.device, args: argparse.N
         step()
     _sync(device)
     warmup_s = time.perf_counter() - started
+    warmup_peak = float("nan")
     if device.type == "cuda":
+        warmup_peak = torch.cuda.max_memory_allocated(device) / 2**30
         torch.cuda.reset_peak_memory_stats(device)
     times, losses = [], []
     for _ in range(args.steps):
@@ -181,6 +195,7 @@ def time_steps(step: Callable[[], float], device: torch.device, args: argparse.N
         "step_times_s": times,
         "warmup_s": warmup_s,
         "peak_gib": peak,
+        "warmup_peak_gib": warmup_peak,
         "losses": losses,
     }
 

@@ -240,6 +240,12 @@ class TrainSettings(_Settings):
         description="frozen base linears of the blocks: bfloat16; float8 (torchao float8 matmuls, CUDA only); "
         "int8_weights / float8_weights (8-bit weight storage, bfloat16 matmuls; low-VRAM presets)"
     )
+    offload_blocks: int = Field(
+        ge=0,
+        le=4096,
+        description="CUDA: the last N transformer blocks keep their frozen weights in pinned CPU memory, moved "
+        "to the GPU just before each use (the next one prefetched on a side stream); 0 = none",
+    )
     optimizer: Literal["adamw", "adamw8bit"] = Field(
         description="adamw (torch, fused on CUDA) or adamw8bit (torchao, 8-bit moments)"
     )

@@ -108,12 +108,14 @@ def add_lora(
     target_modules: Sequence[str],
     dtype: torch.dtype | None = None,
     seed: int = 0,
+    device: torch.device | str | None = None,
 ) -> list[str]:
     """Inject a LoRA adapter in place (B zero-initialised, so the model is unchanged at first); freeze the rest.
 
     ``target_modules`` are regular expressions over module names (``lora.target_modules``). Returns the
     adapted module names. ``dtype`` sets the adapter weights' dtype (default: the base weights');
-    ``seed`` fixes the random initialisation of A.
+    ``device`` where they live (default: where the base weights are; offloaded blocks keep theirs on the
+    host while the adapters stay on the GPU); ``seed`` fixes the random initialisation of A.
     """
     if rank < 1:
         raise ConfigError(f"lora.rank={rank}: must be >= 1")
@@ -137,8 +139,8 @@ def add_lora(
     for name, param in model.named_parameters():
         is_lora = ".lora_A." in name or ".lora_B." in name
         param.requires_grad_(is_lora)
-        if is_lora and dtype is not None:
-            param.data = param.data.to(dtype)
+        if is_lora and (dtype is not None or device is not None):
+            param.data = param.data.to(device=device, dtype=dtype)
     return names
 
 

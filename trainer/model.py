@@ -15,6 +15,7 @@ Four ways to get the components (``model.preset``):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,25 +253,56 @@ def build_tiny(seed: int = 0) -> ModelBundle:
     )
 
 
-def build_ltx23_random(device: torch.device | str, dtype: torch.dtype, seed: int = 0) -> ModelBundle:
+def build_ltx23_random(
+    device: torch.device | str,
+    dtype: torch.dtype,
+    seed: int = 0,
+    *,
+    prepare_block: Callable[[int, Any], Any] | None = None,
+) -> ModelBundle:
     """The LTX-2.3 transformer shape with random weights, created on meta and materialised on ``device``.
 
-    Weights are N(0, 0.02) for matrices, zero biases; good enough for speed and memory measurement only.
+    The blocks are materialised one at a time, each handed to ``prepare_block(index, block)`` (8-bit
+    quantisation, offload to the host) before the next, so with 8-bit weights the bfloat16 model never exists
+    whole. Weights are N(0, 0.02) for matrices, zero biases; good enough for speed and memory measurement only.
     """
-    with torch.device("meta"):
-        transformer: Any = LTX2VideoTransformer3DModel(**LTX23_TRANSFORMER_CONFIG)
-    # Cast on meta first: materialising in float32 would need 76 GB before the cast.
-    transformer = transformer.to(dtype).to_empty(device=device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, param in transformer.named_parameters():
-            if param.ndim >= 2:
-                param.normal_(0.0, 0.02, generator=generator)
-            elif name.endswith("bias"):
-                param.zero_()
-            else:
-                param.normal_(0.0, 0.02, generator=generator)
+    transformer = build_random_by_block(LTX23_TRANSFORMER_CONFIG, device, dtype, seed, prepare_block)
     return ModelBundle(transformer=transformer, model_id=f"ltx-2.3-22b-random-seed{seed}")
+
+
+def build_random_by_block(
+    config: dict[str, Any],
+    device: torch.device | str,
+    dtype: torch.dtype,
+    seed: int,
+    prepare_block: Callable[[int, Any], Any] | None = None,
+) -> Any:
+    """A random ``LTX2VideoTransformer3DModel(**config)`` created on meta, its blocks materialised on ``device``
+    one at a time, each passed to ``prepare_block(index, block)`` before the next exists."""
+    with torch.device("meta"):
+        transformer: Any = LTX2VideoTransformer3DModel(**config)
+    # Cast on meta first: materialising in float32 would need 76 GB before the cast.
+    transformer = transformer.to(dtype)
+    blocks = transformer.transformer_blocks
+    transformer.transformer_blocks = torch.nn.ModuleList()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    _materialise(transformer, device, generator)
+    for index, block in enumerate(blocks):
+        _materialise(block, device, generator)
+        if prepare_block is not None:
+            prepare_block(index, block)
+    transformer.transformer_blocks = blocks
+    return transformer
+
+
+@torch.no_grad()
+def _materialise(module: torch.nn.Module, device: torch.device | str, generator: torch.Generator) -> None:
+    module.to_empty(device=device)
+    for name, param in module.named_parameters():
+        if name.endswith("bias") and param.ndim == 1:
+            param.zero_()
+        else:
+            param.normal_(0.0, 0.02, generator=generator)
 
 
 def load_from_path(
@@ -419,8 +451,11 @@ def load_model(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     seed: int = 0,
+    prepare_block: Callable[[int, Any], Any] | None = None,
 ) -> ModelBundle:
-    """Build or load the components named by ``preset`` (one of :data:`PRESETS`), transformer in ``dtype``."""
+    """Build or load the components named by ``preset`` (one of :data:`PRESETS`), transformer in ``dtype``.
+
+    ``prepare_block`` (the random 22B preset only) runs on each block as it is materialised."""
     if preset == "tiny":
         bundle = build_tiny(seed)
         if dtype != torch.float32:
@@ -428,7 +463,7 @@ def load_model(
         bundle.transformer.to(device=device)
         return bundle
     if preset == "ltx-2.3-22b":
-        return build_ltx23_random(device, dtype, seed)
+        return build_ltx23_random(device, dtype, seed, prepare_block=prepare_block)
     if preset == "path":
         if not path:
             raise ConfigError(

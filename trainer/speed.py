@@ -171,18 +171,19 @@ def _is_base_linear(module: torch.nn.Module, name: str, *, video_only: bool = Fa
     return module.in_features % 16 == 0 and module.out_features % 16 == 0
 
 
-def quantize_base(transformer: torch.nn.Module, precision: str, device: torch.device) -> int:
-    """Convert the frozen base linears of the blocks for ``train.base_precision``, block by block onto
-    ``device`` (so the bfloat16 model never has to fit there whole); returns how many linears changed.
+def _needs_torchao(precision: str) -> None:
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"train.base_precision={precision}: needs torchao (pip install 'synthgen[speed]')"
+        ) from None
 
-    - ``float8``: torchao float8 training (dynamic tensorwise scales) for the video linears: the matmuls of the
-      forward and of the input gradient run in float8; the weights stay bfloat16. CUDA only.
-    - ``int8_weights`` / ``float8_weights``: torchao weight-only 8-bit storage of every block linear (half the
-      memory of bfloat16); each matmul dequantises to bfloat16.
-    Must run before the LoRA adapters are added (they wrap the converted layers).
-    """
+
+def check_base_precision(precision: str, device: torch.device) -> None:
+    """ConfigError (one line) for a ``train.base_precision`` this device or installation cannot run."""
     if precision == "bfloat16":
-        return 0
+        return
     if precision not in BASE_PRECISIONS:
         raise ConfigError(f"train.base_precision={precision!r}: must be one of {list(BASE_PRECISIONS)}")
     if precision == "float8" and device.type != "cuda":
@@ -190,34 +191,79 @@ def quantize_base(transformer: torch.nn.Module, precision: str, device: torch.de
             f"train.base_precision=float8: float8 matmuls need a CUDA GPU (compute capability >= 8.9); this run is on "
             f"{device.type} (use bfloat16, int8_weights or float8_weights)"
         )
+    _needs_torchao(precision)
+
+
+def quantize_block(block: torch.nn.Module, precision: str, prefix: str = "transformer_blocks.0.") -> int:
+    """Weight-only 8-bit storage (``int8_weights`` / ``float8_weights``) of one block's linears, where the
+    block already is (quantise it on the GPU: seconds, not minutes on the CPU); returns how many changed.
+    ``bfloat16`` and ``float8`` (a training-time conversion of the whole model) leave the block alone."""
+    if precision not in ("int8_weights", "float8_weights"):
+        return 0
+    from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
+
+    config = Int8WeightOnlyConfig() if precision == "int8_weights" else Float8WeightOnlyConfig()
+    changed = sum(_is_base_linear(m, prefix + n) for n, m in block.named_modules())
+    quantize_(block, config, filter_fn=lambda m, n: _is_base_linear(m, prefix + n))
+    return changed
+
+
+def quantize_base(
+    transformer: torch.nn.Module,
+    precision: str,
+    device: torch.device,
+    *,
+    after: Callable[[int, torch.nn.Module], Any] | None = None,
+) -> int:
+    """Convert the frozen base linears of the blocks for ``train.base_precision``, block by block onto
+    ``device`` (so the bfloat16 model never has to fit there whole); returns how many linears changed.
+    ``after(index, block)`` runs on each block once it is on ``device`` (weight-only quantisation, block
+    offload: ``train.offload_blocks``); without it the blocks are quantised here.
+
+    - ``float8``: torchao float8 training (dynamic tensorwise scales) for the video linears: the matmuls of the
+      forward and of the input gradient run in float8; the weights stay bfloat16. CUDA only.
+    - ``int8_weights`` / ``float8_weights``: torchao weight-only 8-bit storage of every block linear (half the
+      memory of bfloat16); each matmul dequantises to bfloat16.
+    Must run before the LoRA adapters are added (they wrap the converted layers).
+    """
+    check_base_precision(precision, device)
     names = {id(m): n for n, m in transformer.named_modules()}
-    changed = sum(
-        _is_base_linear(m, n, video_only=precision == "float8") for n, m in transformer.named_modules()
-    )
-    try:
-        import torchao  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            f"train.base_precision={precision}: needs torchao (pip install 'synthgen[speed]')"
-        ) from None
+    blocks: Any = transformer.transformer_blocks
     if precision == "float8":
         from torchao.float8 import convert_to_float8_training
 
         transformer.to(device)
+        changed = sum(_is_base_linear(m, n, video_only=True) for n, m in transformer.named_modules())
         convert_to_float8_training(
             transformer, module_filter_fn=lambda m, n: _is_base_linear(m, n, video_only=True)
         )
+        if after is not None:
+            for index, block in enumerate(blocks):
+                after(index, block)
         return changed
-    from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
-
-    config = Int8WeightOnlyConfig() if precision == "int8_weights" else Float8WeightOnlyConfig()
-    blocks: Any = transformer.transformer_blocks
-    for block in blocks:
+    changed = (
+        sum(_is_base_linear(m, n) for n, m in transformer.named_modules()) if precision != "bfloat16" else 0
+    )
+    for index, block in enumerate(blocks):
         block.to(device)
-        prefix = names[id(block)] + "."
-        quantize_(block, config, filter_fn=lambda m, n, p=prefix: _is_base_linear(m, p + n))
-    transformer.to(device)
+        if after is not None:
+            after(index, block)
+        else:
+            quantize_block(block, precision, names[id(block)] + ".")
+    move_except_blocks(transformer, device)
     return changed
+
+
+def move_except_blocks(transformer: torch.nn.Module, device: torch.device | str) -> None:
+    """Everything of the transformer but its blocks to ``device`` (blocks may be offloaded to the host)."""
+    for name, child in transformer.named_children():
+        if name != "transformer_blocks":
+            child.to(device)
+    for name, param in list(transformer._parameters.items()):
+        if param is not None and param.device != torch.device(device):
+            transformer._parameters[name] = torch.nn.Parameter(
+                param.detach().to(device), requires_grad=param.requires_grad
+            )
 
 
 def make_optimizer(

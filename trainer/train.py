@@ -47,15 +47,19 @@ from .lora import (
     lora_parameters,
     save_lora,
 )
-from .model import ModelBundle, load_model
+from .model import LTX23_TRANSFORMER_CONFIG, ModelBundle, load_model
+from .offload import BlockOffload, block_to_host, offloaded_indices
 from .speed import (
     BlockCheckpointing,
     BudgetMeasurement,
     adapter_autocast,
+    check_base_precision,
     configure_speed,
     make_optimizer,
+    move_except_blocks,
     plan_within_budget,
     quantize_base,
+    quantize_block,
     resolve_auto,
 )
 from .step import ic_loss
@@ -181,25 +185,50 @@ def resolve_device(name: str) -> torch.device:
 
 
 def setup_model(settings: Settings, runtime: Runtime) -> ModelBundle:
-    """The transformer in the runtime's dtype (its block linears as ``train.base_precision`` says), and the
-    encoders on its device (for the cache)."""
-    precision = settings.train.base_precision
-    # 8-bit weights: build on the CPU and move block by block, so the bfloat16 model never has to fit the GPU.
-    weight_only = precision in ("int8_weights", "float8_weights") and runtime.device.type == "cuda"
+    """The transformer in the runtime's dtype (its block linears as ``train.base_precision`` says, the frozen
+    weights of ``train.offload_blocks`` blocks in host memory), and the encoders on its device (for the cache).
+
+    With 8-bit weights or offloaded blocks on CUDA the bfloat16 transformer never has to fit the GPU whole: the
+    random 22B preset is materialised, quantised and offloaded block by block on the GPU; loaded weights are
+    read on the CPU and then moved, quantised and offloaded block by block.
+    """
+    t, device = settings.train, runtime.device
+    check_base_precision(t.base_precision, device)
+    offload = device.type == "cuda" and t.offload_blocks > 0
+    by_block = device.type == "cuda" and (t.base_precision in ("int8_weights", "float8_weights") or offload)
+    random_by_block = by_block and settings.model.preset == "ltx-2.3-22b" and t.base_precision != "float8"
+
+    def prepare(num_blocks: int) -> Callable[[int, torch.nn.Module], None]:
+        offloaded = set(offloaded_indices(num_blocks, t.offload_blocks)) if offload else set()
+
+        def one(index: int, block: torch.nn.Module) -> None:
+            quantize_block(block, t.base_precision, f"transformer_blocks.{index}.")
+            if index in offloaded:
+                block_to_host(block)
+
+        return one
+
     bundle = load_model(
         settings.model.preset,
         path=settings.model.path,
         components_path=settings.model.components_path,
         checkpoint=settings.model.checkpoint,
         gemma=settings.model.gemma,
-        device="cpu" if weight_only else runtime.device,
+        device="cpu" if by_block and not random_by_block else device,
         dtype=runtime.dtype,
         seed=settings.model.seed,
+        prepare_block=prepare(int(LTX23_TRANSFORMER_CONFIG["num_layers"])) if random_by_block else None,
     )
-    quantize_base(bundle.transformer, precision, runtime.device)
+    transformer: Any = bundle.transformer
+    if random_by_block:
+        move_except_blocks(transformer, device)
+    else:
+        quantize_base(
+            transformer, t.base_precision, device, after=prepare(len(transformer.transformer_blocks))
+        )
     for encoder in (bundle.vae, bundle.audio_vae, bundle.text_encoder, bundle.connectors):
         if encoder is not None:
-            encoder.to(runtime.device)
+            encoder.to(device)
     return bundle
 
 
@@ -258,12 +287,19 @@ def setup_adapter(transformer: torch.nn.Module, settings: Settings) -> torch.nn.
         target_modules=settings.lora.targets_for(settings.data.control),
         dtype=torch.float32,
         seed=settings.train.seed,
+        # The compute device (that of the layers outside the blocks): offloaded blocks' weights are on the host.
+        device=_compute_device(transformer),
     )
     if settings.lora.init_from is not None:
         init_from_lora(
             transformer, settings.lora.init_from, rank=settings.lora.rank, alpha=settings.lora.alpha
         )
     return transformer
+
+
+def _compute_device(transformer: Any) -> torch.device:
+    device: torch.device = transformer.proj_out.weight.device
+    return device
 
 
 @dataclass
@@ -295,6 +331,7 @@ class Recipe:
     paths: OutputPaths
     state: TrainState
     checkpointing: BlockCheckpointing | None = None  # the block checkpointing policy (None = off)
+    offload: BlockOffload | None = None  # train.offload_blocks: blocks whose frozen weights live on the host
     skip_audio_branch: bool = False  # video-only jobs: cross-modal attention off (train.skip_audio_branch)
     budget_plan: dict[str, Any] | None = None  # what train.memory_budget_gib measured and chose
 
@@ -325,6 +362,10 @@ def setup_training(
         save_attention=t.save_attention,
         compile_blocks=resolve_auto(t.compile, runtime.device),
     )
+    offload = None
+    if t.offload_blocks > 0 and runtime.device.type == "cuda":
+        blocks: Any = getattr(transformer, "transformer_blocks")  # noqa: B009
+        offload = BlockOffload(blocks, offloaded_indices(len(blocks), t.offload_blocks), runtime.device)
     if policy is not None and t.memory_budget_gib > 0 and runtime.device.type == "cuda":
         # The first step measures (block 0 kept, 1 attention kept, 2 plain); settle_memory_budget decides.
         policy.measuring = True
@@ -357,6 +398,7 @@ def setup_training(
         paths=paths,
         state=state,
         checkpointing=policy,
+        offload=offload,
         skip_audio_branch=resolve_auto(t.skip_audio_branch, runtime.device),
     )
     if t.resume and paths.checkpoint.exists():
