@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -138,3 +139,45 @@ def with_hdri(rng: np.random.Generator, ctx: SceneContext, world: WorldSpec) -> 
         strength=float(rng.uniform(strength_low, strength_high)),
     )
     return WorldSpec(**fields)
+
+
+def with_ground_projection(rng: np.random.Generator, ctx: SceneContext, world: WorldSpec) -> WorldSpec:
+    """``world`` with a ground-projected dome (``scene.params.ground_projection_*``) when it has an
+    environment map and a ground and the draw says so; parameters are checked for every clip, nothing is
+    drawn at probability 0 or without a map."""
+    dome = _DomeParams.read(ctx)
+    if world.background != "hdri":
+        return world
+    return WorldSpec(**{**world.model_dump(), **dome.sample(rng, world)})
+
+
+@dataclass(frozen=True)
+class _DomeParams:
+    """Ground-projected dome: ``ground_projection_probability`` of the clips under an environment map
+    project its lower hemisphere onto the ground from ``ground_projection_height_m`` [low, high] above the
+    origin, inside ``ground_projection_radius_m`` [low, high]."""
+
+    probability: float
+    height_m: tuple[float, float]
+    radius_m: tuple[float, float]
+
+    @classmethod
+    def read(cls, ctx: SceneContext) -> _DomeParams:
+        """The parameters, checked (ConfigError naming the key) whether or not any clip uses them."""
+        height = ctx.float_range("ground_projection_height_m", (1.5, 2.5))
+        radius = ctx.float_range("ground_projection_radius_m", (10.0, 20.0))
+        if radius[0] <= height[1]:
+            raise ConfigError(
+                f"scene.params.ground_projection_radius_m={list(radius)}: must exceed "
+                f"ground_projection_height_m={list(height)}"
+            )
+        return cls(ctx.probability("ground_projection_probability", 0.0), height, radius)
+
+    def sample(self, rng: np.random.Generator, world: WorldSpec) -> dict[str, float]:
+        """The dome fields of one clip (none drawn at probability 0 or without a ground)."""
+        if self.probability == 0.0 or not world.ground or not rng.uniform() < self.probability:
+            return {}
+        return {
+            "ground_projection_height_m": float(rng.uniform(*self.height_m)),
+            "ground_projection_radius_m": float(rng.uniform(*self.radius_m)),
+        }

@@ -36,7 +36,7 @@ from synthgen.describe.spec import (
 from synthgen.errors import ConfigError
 
 from . import SceneContext, SceneDescription
-from .appearance import hsv_to_rgb
+from .appearance import hsv_to_rgb, with_ground_projection
 
 OBJECT_FAMILIES: tuple[MaterialFamily, ...] = (
     "wood",
@@ -364,7 +364,8 @@ def apply_look(
     """Materials, ground and optics of the look in ``ctx.params``, drawn from ``rng`` (``look_rng``).
 
     Under an environment map the recipe's lamps are dimmed by ``hdri_light_scale``: the map already lights
-    the scene, and map plus full lamps burn the frame out.
+    the scene, and map plus full lamps burn the frame out; a share of those clips gets a ground-projected
+    dome (``appearance.with_ground_projection``).
     """
     look = look_settings(ctx)
     dressed, world = dress(rng, look, objects, scene.world)
@@ -373,5 +374,8 @@ def apply_look(
         lights = tuple(
             light.model_copy(update={"strength": light.strength * look.hdri_light_scale}) for light in lights
         )
+    dressed_camera = sample_optics(rng, look, dressed, camera)
+    # Drawn last, so the look's earlier draws are those of looks without a dome.
+    world = with_ground_projection(rng, ctx, world)
     scene = dataclasses.replace(scene, world=world, lights=lights)
-    return dressed, scene, sample_optics(rng, look, dressed, camera)
+    return dressed, scene, dressed_camera

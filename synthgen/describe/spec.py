@@ -587,11 +587,27 @@ class WorldSpec(Frozen):
     hdri_rotation_deg: float = Field(
         0.0, ge=0.0, lt=360.0, description="environment turned about +Z, counter-clockwise seen from above"
     )
+    ground_projection_height_m: float = Field(
+        0.0,
+        ge=0.0,
+        description="ground-projected dome: height above the ground of the map's viewpoint, over the origin; "
+        "the ground shows the map's lower hemisphere projected onto it (0 = off)",
+    )
+    ground_projection_radius_m: float = Field(
+        0.0, ge=0.0, description="ground-projected dome: radius of the projected floor around the origin"
+    )
 
     @model_validator(mode="after")
     def _hdri_fields(self) -> WorldSpec:
         if self.background == "hdri" and not (self.hdri_dir and self.hdri_file and self.hdri_sha256):
             raise ValueError("background='hdri' needs hdri_dir, hdri_file and hdri_sha256")
+        if self.ground_projection_height_m > 0.0 and not (
+            self.background == "hdri" and self.ground and self.ground_projection_radius_m > 0.0
+        ):
+            raise ValueError(
+                "ground_projection_height_m > 0 needs background='hdri', ground=true and "
+                "ground_projection_radius_m > 0"
+            )
         # The file name joins hdri_dir, so it must stay inside it.
         if self.hdri_file is not None and (
             self.hdri_file in ("", ".", "..") or "/" in self.hdri_file or "\\" in self.hdri_file

@@ -330,7 +330,10 @@ class SceneBuilder:
             color.default_value = (*(g * c for g, c in zip(gain, world.background_rgb, strict=True)), 1.0)
         links.new(background.outputs["Background"], output.inputs["Surface"])
         if world.ground:
-            material = self.make_material(world.ground_material, "ground_material")
+            if world.ground_projection_height_m > 0.0:
+                material = self.dome_ground_material(world)
+            else:
+                material = self.make_material(world.ground_material, "ground_material")
             self.ground = self.add_mesh_object("ground", self.primitive_mesh("plane", "ground"), material)
             self.ground.scale = (world.ground_size_m, world.ground_size_m, 1.0)
 
@@ -347,6 +350,63 @@ class SceneBuilder:
         links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
         links.new(mapping.outputs["Vector"], environment.inputs["Vector"])
         links.new(environment.outputs["Color"], background.inputs["Color"])
+
+    def dome_ground_material(self, world: WorldSpec) -> Any:
+        """The ground of a ground-projected dome: each ground point P shows the environment map in the
+        direction from the map's viewpoint C = (0, 0, ground_projection_height_m) to P, P's distance from
+        the origin clamped to ``ground_projection_radius_m`` (beyond it the floor's edge is stretched to the
+        horizon). The map's rotation, strength and the camera gain are the world's; ambient occlusion
+        (1 m) darkens it where objects stand, since an emitter catches no shadows. Shading only: the
+        ground's geometry, depth and instance id are unchanged."""
+        assert world.hdri_dir and world.hdri_file and world.hdri_sha256  # WorldSpec enforces these
+        path = resolve_hdri(world.hdri_dir, world.hdri_file, world.hdri_sha256)
+        material = self.bpy.data.materials.new("ground_projection")
+        # An emitter this large as a light would only add noise; the map already lights the scene.
+        material.cycles.emission_sampling = "NONE"
+        nodes, links = material.node_tree.nodes, material.node_tree.links
+        nodes.clear()
+        geometry = nodes.new("ShaderNodeNewGeometry")
+        separate = nodes.new("ShaderNodeSeparateXYZ")
+        links.new(geometry.outputs["Position"], separate.inputs["Vector"])
+        # Horizontal offset scaled by min(1, R / |P_xy|), then the vector from C: (x', y', -h).
+        flat = nodes.new("ShaderNodeCombineXYZ")
+        links.new(separate.outputs["X"], flat.inputs["X"])
+        links.new(separate.outputs["Y"], flat.inputs["Y"])
+        length = nodes.new("ShaderNodeVectorMath")
+        length.operation = "LENGTH"
+        links.new(flat.outputs["Vector"], length.inputs[0])
+        ratio = nodes.new("ShaderNodeMath")
+        ratio.operation = "DIVIDE"
+        ratio.inputs[0].default_value = world.ground_projection_radius_m
+        links.new(length.outputs["Value"], ratio.inputs[1])
+        clamp = nodes.new("ShaderNodeMath")
+        clamp.operation = "MINIMUM"
+        links.new(ratio.outputs["Value"], clamp.inputs[0])
+        clamp.inputs[1].default_value = 1.0
+        scaled = nodes.new("ShaderNodeVectorMath")
+        scaled.operation = "SCALE"
+        links.new(flat.outputs["Vector"], scaled.inputs[0])
+        links.new(clamp.outputs["Value"], scaled.inputs["Scale"])
+        direction = nodes.new("ShaderNodeVectorMath")
+        direction.operation = "SUBTRACT"
+        links.new(scaled.outputs["Vector"], direction.inputs[0])
+        direction.inputs[1].default_value = (0.0, 0.0, world.ground_projection_height_m)
+        mapping = nodes.new("ShaderNodeMapping")
+        mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(world.hdri_rotation_deg))
+        links.new(direction.outputs["Vector"], mapping.inputs["Vector"])
+        environment = nodes.new("ShaderNodeTexEnvironment")
+        environment.image = self.bpy.data.images.load(str(path), check_existing=True)
+        links.new(mapping.outputs["Vector"], environment.inputs["Vector"])
+        occlusion = nodes.new("ShaderNodeAmbientOcclusion")
+        occlusion.samples = 8
+        occlusion.inputs["Distance"].default_value = 1.0
+        links.new(self._with_gain(nodes, links, environment.outputs["Color"]), occlusion.inputs["Color"])
+        emission = nodes.new("ShaderNodeEmission")
+        emission.inputs["Strength"].default_value = world.strength
+        links.new(occlusion.outputs["Color"], emission.inputs["Color"])
+        output = nodes.new("ShaderNodeOutputMaterial")
+        links.new(emission.outputs["Emission"], output.inputs["Surface"])
+        return material
 
     # -------------------------------------------------------------------------------- camera
 

@@ -106,7 +106,7 @@ def use_label_shading(bpy: Any, scene: Any, *, keep_materials: bool) -> None:
     material = bpy.data.materials.get(_LABEL_MATERIAL)
     if material is None:
         material = bpy.data.materials.new(_LABEL_MATERIAL)
-        tree = material.node_tree or _material_node_tree(material)
+        tree = material.node_tree  # Blender 5.0: a new material comes with its node tree
         tree.nodes.clear()
         # Emission only: no BSDF, so no light is sampled. (A holdout would do neither, but Cycles writes
         # no depth or object index for holdout surfaces.)
@@ -115,11 +115,6 @@ def use_label_shading(bpy: Any, scene: Any, *, keep_materials: bool) -> None:
         output = tree.nodes.new("ShaderNodeOutputMaterial")
         tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
     scene.view_layers[0].material_override = material
-
-
-def _material_node_tree(material: Any) -> Any:
-    material.use_nodes = True  # deprecated in Blender 5.0, where new materials already have a node tree
-    return material.node_tree
 
 
 _LABEL_MATERIAL = "synthgen_label_pass"
