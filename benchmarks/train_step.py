@@ -127,9 +127,11 @@ def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
             total = torch.cuda.get_device_properties(runtime.device).total_memory
             torch.cuda.set_per_process_memory_fraction(cap * 2**30 / total, torch.cuda.current_device())
         started = time.perf_counter()
+        _progress(f"{name}: building the model", started)
         bundle = setup_model(settings, runtime)
         free_encoders(bundle, runtime)
         build = {"build_s": time.perf_counter() - started}
+        _progress(f"{name}: model built", started)
         if runtime.device.type == "cuda":
             build["build_peak_gib"] = torch.cuda.max_memory_allocated(runtime.device) / 2**30
         cfg: Any = bundle.transformer.config
@@ -172,8 +174,10 @@ def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def time_steps(step: Callable[[], float], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
     """``args.warmup`` untimed steps, then ``args.steps`` timed ones: median s/step, peak memory, losses."""
     started = time.perf_counter()
-    for _ in range(args.warmup):
+    for index in range(args.warmup):
         step()
+        _sync(device)
+        _progress(f"warm-up step {index + 1} done", started)
     _sync(device)
     warmup_s = time.perf_counter() - started
     warmup_peak = float("nan")
@@ -187,6 +191,7 @@ def time_steps(step: Callable[[], float], device: torch.device, args: argparse.N
         _sync(device)
         times.append(time.perf_counter() - start)
         losses.append(loss)
+        _progress(f"timed step {len(times)}: {times[-1]:.3f} s", started)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -446,15 +451,19 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 
 def _row_in_subprocess(name: str, argv: list[str]) -> dict[str, Any]:
-    """Run one row in a fresh interpreter; its result is the line starting with ``ROW``."""
+    """Run one row in a fresh interpreter; its result is the line starting with ``ROW``. Its stderr (the
+    phase timings of :func:`_progress`, errors) goes straight through, so a row stopped by an outer time
+    limit still shows how far it got."""
     command = [sys.executable, __file__, *argv, "--one-row", name]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("ROW "):
             return dict(json.loads(line[4:]))
-    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    print(done.stderr[-3000:], file=sys.stderr)
-    return {"row": name, "error": tail}
+    return {"row": name, "error": f"exit status {done.returncode} (its stderr is above)"}
+
+
+def _progress(message: str, started: float) -> None:
+    print(f"[{time.perf_counter() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
