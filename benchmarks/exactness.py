@@ -8,7 +8,10 @@
    Bar: mean <= 0.1 px, max <= 0.5 px over >= 200 marker-frames.
 2. Occlusion: textured, lit objects with many tracks; the ray-cast ``occluded`` flag is compared with the
    depth-buffer test (buffer depth clearly in front of the point) away from silhouette edges (3x3 id
-   neighbourhood uniform). Goal: >= 99.5 % agreement.
+   neighbourhood uniform). Goal: >= 99.5 % agreement. ``--look library`` dresses the occlusion clip in
+   library materials on a textured ground; ``--look scene`` also makes three of its objects procedural
+   shapes (rock, vessel, bevelled box) and lights it with one of the bpy wheel's environment maps, as the
+   default look's scenes are (motion blur and depth of field off in every look: the bar's condition).
 
 Run: ``.venv/bin/python benchmarks/exactness.py`` (defaults: 128x128, 25 frames, 16 spp); smaller with
 ``--width 64 --height 64 --frames 9 --samples 4``.
@@ -43,7 +46,9 @@ from synthgen.describe.spec import (
 )
 from synthgen.labels.geometry import world_to_camera_cv
 from synthgen.render import RenderedClip, render_clip
+from synthgen.scenes.environment import BUILTIN, list_hdris
 from synthgen.scenes.materials import GROUND_FAMILIES, OBJECT_FAMILIES, sample_family
+from synthgen.scenes.shapes import sample_shape
 
 MARKER_DIAMETER_PX = 7.0
 WINDOW_MARGIN_PX = 3.0
@@ -340,13 +345,46 @@ def with_library_look(spec: ClipSpec, seed: int) -> ClipSpec:
     return spec.model_copy(update={"objects": objects, "world": WorldSpec(ground_material=ground)})
 
 
+def with_new_scene(spec: ClipSpec, seed: int) -> ClipSpec:
+    """``spec`` in the library look with three objects made procedural shapes (a rock, a vessel, a bevelled
+    box) under one of the bpy wheel's environment maps, lamps dimmed as the default look does."""
+    spec = with_library_look(spec, seed)
+    rng = np.random.default_rng([seed, 404])
+    objects = list(spec.objects)
+    for index, family in ((0, "rock"), (2, "vessel"), (4, "box")):
+        objects[index] = objects[index].model_copy(
+            update={
+                "primitive": "procedural",
+                "shape": sample_shape(rng, family),
+                "name": f"{family}_{index}",
+            }
+        )
+    hdris = list_hdris(BUILTIN)
+    hdri = hdris[seed % len(hdris)]
+    world = spec.world.model_copy(
+        update={
+            "background": "hdri",
+            "strength": 1.0,
+            "hdri_dir": BUILTIN,
+            "hdri_file": hdri.name,
+            "hdri_sha256": hdri.sha256,
+            "hdri_rotation_deg": float(rng.uniform(0.0, 360.0)),
+        }
+    )
+    lights = tuple(light.model_copy(update={"strength": 0.2 * light.strength}) for light in spec.lights)
+    return spec.model_copy(update={"objects": tuple(objects), "world": world, "lights": lights})
+
+
+LOOKS = {"flat": lambda spec, seed: spec, "library": with_library_look, "scene": with_new_scene}
+
+
 def run_occlusion(
     width: int, height: int, frames: int, samples: int, seed: int = 0, look: str = "flat"
 ) -> OcclusionReport:
-    """Render the occlusion clip and compare the two occlusion tests."""
+    """Render the occlusion clip in ``look`` and compare the two occlusion tests."""
     start = time.perf_counter()
     spec = occlusion_spec(width, height, frames, samples, seed)
-    clip = render_clip(with_library_look(spec, seed) if look == "library" else spec)
+    clip = render_clip(LOOKS[look](spec, seed))
     measured = measure_occlusion(clip)
     return OcclusionReport(*measured, seconds=time.perf_counter() - start)
 
@@ -360,7 +398,7 @@ def main() -> None:
     parser.add_argument("--markers", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--look", choices=("flat", "library"), default="flat", help="occlusion objects' materials and ground"
+        "--look", choices=tuple(LOOKS), default="flat", help="occlusion clip's materials, shapes and world"
     )
     args = parser.parse_args()
     markers = run_markers(args.width, args.height, args.frames, args.samples, args.markers, args.seed)
@@ -370,7 +408,7 @@ def main() -> None:
     )
     print(
         f"settings: {args.width}x{args.height}, {args.frames} frames, {args.samples} spp, {args.markers} markers, "
-        f"occlusion look {args.look} (no motion blur, no depth of field)"
+        f"occlusion look {args.look} (no motion blur, no depth of field), {time.strftime('%Y-%m-%d')}"
     )
     print()
     print("| measure | value | bar |")
