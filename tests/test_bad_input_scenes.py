@@ -62,6 +62,7 @@ def _failures(out: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in (out / "_failures.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_an_asset_without_mesh_is_a_recorded_failure_naming_clip_and_file(tmp_path: Path) -> None:
     library = tmp_path / "library"
     library.mkdir()
@@ -86,6 +87,7 @@ def test_an_asset_without_mesh_is_a_recorded_failure_naming_clip_and_file(tmp_pa
         assert json.loads(failure["spec_json"])["clip_index"] == failure["clip_index"]
 
 
+@pytest.mark.slow
 def test_a_physics_object_leaving_the_ground_is_a_recorded_failure_naming_it(tmp_path: Path) -> None:
     out = tmp_path / "dataset"
     result = _generate(
