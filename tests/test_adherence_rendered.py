@@ -2,11 +2,15 @@
 against another clip's labels (or time-reversed, or off the beat) clearly lower.
 
 Real Blender renders through the pipeline (``make_row``), 128 x 128 and denoised so that the frames carry
-texture a tracker can hold; two clips per job (one for audio_to_video and union), rendered once per module.
+texture a tracker can hold. Each clip is rendered once per test session and shared by every job whose spec
+differs from it only in the control job it was sampled for (the renderer never reads that field): the
+union rows reuse the motion_track and depth renders. The paired scene of a camera_motion row is rendered
+at 1 sample without denoising: its metric reads only the target and the labels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -17,25 +21,49 @@ import pytest
 
 from synthgen.adherence import score_video
 from synthgen.cli.main import main
-from synthgen.dataset import VideoEncoding, encode_video, write_dataset
+from synthgen.dataset import VideoEncoding, encode_video, iter_rows, write_dataset
 from synthgen.dataset.rows import ClipRow
+from synthgen.describe.spec import ClipSpec
+from synthgen.labels import ClipLabels
 from synthgen.pipeline.clip import make_row
+from synthgen.render import RenderedClip, render_clip
 from tests.conftest import tiny_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.blender]
 
-RENDER = {"samples": 16, "denoise": True, "tracks_per_object": 4, "background_tracks": 16}
+RENDER = {
+    "samples": 16,
+    "denoise": True,
+    "tracks_per_object": 4,
+    "background_tracks": 16,
+    "dense_labels": True,
+}
+_RENDERS: dict[str, RenderedClip] = {}
+
+
+def shared_render(spec: ClipSpec, labels: ClipLabels) -> RenderedClip:
+    """``render_clip`` once per spec up to its ``control`` field; a paired scene at 1 sample, no denoiser."""
+    if spec.variant != "target":
+        cheap = spec.render.model_copy(update={"samples": 1, "denoise": False})
+        return render_clip(spec.model_copy(update={"render": cheap}), labels, trust_recipes=True)
+    key = spec.model_copy(update={"control": "any"}).to_json()
+    if key not in _RENDERS:
+        _RENDERS[key] = render_clip(spec, labels, trust_recipes=True)
+    return dataclasses.replace(_RENDERS[key], spec=spec)
 
 
 @functools.cache
-def rendered(job: str, num_frames: int, num_clips: int, seed: int = 0) -> tuple[ClipRow, ...]:
+def rendered(
+    job: str, num_frames: int, num_clips: int, seed: int = 0, *overrides: str
+) -> tuple[ClipRow, ...]:
     cfg = tiny_config(
         f"control={job}",
+        *overrides,
         clip={"width": 128, "height": 128, "num_frames": num_frames, "fps": 24},
         render=RENDER,
         dataset={"seed": seed, "num_clips": num_clips},
     )
-    return tuple(make_row(cfg, index) for index in range(num_clips))
+    return tuple(make_row(cfg, index, renderer=shared_render) for index in range(num_clips))
 
 
 def metric(row: ClipRow, video: np.ndarray, name: str) -> dict[str, Any]:
@@ -120,3 +148,30 @@ def test_cli_scores_h264_targets_near_the_top_and_swapped_videos_lower(tmp_path:
         reports[name] = json.loads(out.read_text())["summary"]["motion_track"]
     assert reports["targets"]["median_epe_px"] < 1.0
     assert reports["swapped"]["delta_avg"] < reports["targets"]["delta_avg"] - 0.3
+
+
+def test_canny_target_reproduces_its_reference_edges_and_mismatches_do_not(tmp_path: Path) -> None:
+    # The motion_track renders (17 frames, clips 0 and 1) with the official union canny reference, written
+    # with the default lossy H.264 as generate writes and read back: the scores a generated MP4 would get.
+    exact = rendered("union", 17, 2, 0, "control.style=ltx_union_canny")
+    write_dataset(iter(exact), tmp_path / "ds", num_clips=2)
+    stored = tuple(iter_rows(tmp_path / "ds"))
+    for index, (row, other) in enumerate(((stored[0], stored[1]), (stored[1], stored[0]))):
+        assert row.labels["depth_m"].shape == (17, 128, 128)  # dense labels: boundary numbers are defined
+        scores = score_video(row, row.video)["metrics"]
+        assert set(scores) == {"canny"}
+        own = scores["canny"]  # the target through H.264
+        render = metric(row, exact[index].video, "canny")  # the render the stored reference was made from
+        reversed_ = metric(row, row.video[::-1].copy(), "canny")
+        mismatched = metric(row, other.video, "canny")
+        assert render["f1"] == 1.0
+        assert own["f1"] > 0.4 and own["precision"] > 0.9
+        # Static edges (ground, still objects) stay put when reversed; moving ones do not.
+        assert reversed_["f1"] < own["f1"] - 0.08
+        assert mismatched["f1"] < 0.2 * own["f1"]
+    # Labelled boundaries: clip 1's reference holds 43 % of them and the other clip's video scores far lower;
+    # clip 0's weak contrast leaves its reference (the render's own edges) with 8 %: nothing to compare.
+    clip0, clip1 = (metric(row, row_render.video, "canny") for row, row_render in zip(stored, exact))
+    assert clip1["boundary_recall"] > 0.3 and clip0["boundary_recall"] < 0.15
+    own1 = metric(stored[1], stored[1].video, "canny")
+    assert metric(stored[1], stored[0].video, "canny")["boundary_f1"] < 0.2 * own1["boundary_f1"]
