@@ -5,6 +5,7 @@ resize) called directly here with the documented parameters."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,8 +15,10 @@ from hypothesis import strategies as st
 
 from synthgen.adherence import score_video
 from synthgen.adherence.canny import TOLERANCE_PX, edge_f1_per_frame, labelled_boundaries
+from synthgen.cli.main import main
 from synthgen.controls import build_controls
 from synthgen.controls.signals.canny import canny_edges, canny_video, detect_size, resize_bilinear
+from synthgen.dataset import VideoEncoding, encode_video, write_dataset
 from synthgen.dataset.lint import check_clip, default_thresholds
 from synthgen.dataset.preview import preview_frames
 from synthgen.dataset.testing import example_row
@@ -316,3 +319,17 @@ def test_canny_adherence_names_the_clip_when_the_settings_are_missing() -> None:
     broken = row.replace(pairing={"style": "ltx_union_canny", "components": ["canny"]})
     with pytest.raises(DataError, match=r"clip example-000000: canny adherence needs pairing\.canny"):
         score_video(broken, row.video)
+
+
+def test_synthgen_adherence_reports_canny_for_a_canny_union_dataset(tmp_path: Path) -> None:
+    rows = [_canny_row().replace(clip_id=f"example-00000{i}", clip_index=i) for i in range(2)]
+    lossless = VideoEncoding(lossless=True)
+    write_dataset(iter(rows), tmp_path / "ds", num_clips=2, encoding=lossless)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for row in rows:
+        (videos / f"{row.clip_id}.mp4").write_bytes(encode_video(row.video, row.fps, lossless))
+    out = tmp_path / "report.json"
+    assert main(["adherence", str(tmp_path / "ds"), "--videos", str(videos), "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert set(summary) == {"canny"} and summary["canny"]["f1"] == 1.0
