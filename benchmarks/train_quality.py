@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{'option':14s} {'final loss (per seed)':>34s} {'control gain (per seed)':>36s}")
     for option in args.options.split(","):
-        rows = [one_run(args.root, option, seed, args) for seed in seeds]
+        rows = []
+        for seed in seeds:
+            started = time.perf_counter()
+            rows.append(one_run(args.root, option, seed, args))
+            print(  # per run, so a run cut short still leaves its finished rows
+                f"{option} seed {seed}: final loss {rows[-1]['final_loss']:.4f}, control gain "
+                f"{rows[-1]['control_gain']:+.4f}, {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         losses, gains = [r["final_loss"] for r in rows], [r["control_gain"] for r in rows]
         print(
             f"{option:14s} {' '.join(f'{x:.4f}' for x in losses):>26s} mean {statistics.mean(losses):.4f}"

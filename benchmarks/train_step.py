@@ -193,6 +193,8 @@ def time_steps(step: Callable[[], float], device: torch.device, args: argparse.N
         losses.append(loss)
         _progress(f"timed step {len(times)}: {times[-1]:.3f} s", started)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    # The cap (set_per_process_memory_fraction) applies to what the caching allocator reserves.
+    reserved = torch.cuda.max_memory_reserved(device) / 2**30 if device.type == "cuda" else float("nan")
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
@@ -200,6 +202,7 @@ def time_steps(step: Callable[[], float], device: torch.device, args: argparse.N
         "step_times_s": times,
         "warmup_s": warmup_s,
         "peak_gib": peak,
+        "peak_reserved_gib": reserved,
         "warmup_peak_gib": warmup_peak,
         "losses": losses,
     }

@@ -15,7 +15,7 @@ from synthgen.trainer import train as train_module
 from synthgen.trainer.cache import CachedItem
 from synthgen.trainer.config import load_train_config
 from synthgen.trainer.ic import draw_sigma, ltx_trainer_sigma, masked_mse, shifted_logit_normal
-from synthgen.trainer.speed import adapter_autocast, resolve_auto
+from synthgen.trainer.speed import adapter_autocast, resolve_auto, resolve_compile
 
 
 def test_packaged_defaults_are_fast_on_cuda_and_plain_on_cpu(tmp_path: Path) -> None:
@@ -29,6 +29,31 @@ def test_packaged_defaults_are_fast_on_cuda_and_plain_on_cpu(tmp_path: Path) -> 
     assert t.save_attention and t.gradient_checkpointing
     assert resolve_auto(t.compile, torch.device("cuda")) and not resolve_auto(t.compile, torch.device("cpu"))
     assert resolve_auto(True, torch.device("cpu")) and not resolve_auto(False, torch.device("cuda"))
+
+
+@pytest.mark.parametrize(
+    ("value", "precision", "device", "expected"),
+    [
+        ("auto", "bfloat16", "cuda", True),
+        ("auto", "float8", "cuda", True),
+        ("auto", "int8_weights", "cuda", False),  # compiled int8 blocks: first step > 220 s measured
+        ("auto", "bfloat16", "cpu", False),
+        (True, "int8_weights", "cuda", True),  # an explicit true is obeyed
+        (False, "bfloat16", "cuda", False),
+    ],
+)
+def test_compile_auto_stays_off_over_int8_weights(
+    value: object, precision: str, device: str, expected: bool
+) -> None:
+    assert resolve_compile(value, precision, torch.device(device)) is expected  # type: ignore[arg-type]
+
+
+def test_low_vram_presets_leave_compilation_off_on_cuda(tmp_path: Path) -> None:
+    for preset in ("low_vram_32g", "low_vram_24g"):
+        t = load_train_config(
+            {"data": {"path": str(tmp_path)}, "output_dir": str(tmp_path)}, overrides=[f"train={preset}"]
+        ).train
+        assert not resolve_compile(t.compile, t.base_precision, torch.device("cuda")), preset
 
 
 @pytest.mark.parametrize(

@@ -254,7 +254,7 @@ class TrainSettings(_Settings):
         "audio noise, as ltx-trainer); auto = on CUDA only"
     )
     compile: bool | Literal["auto"] = Field(
-        description="torch.compile each transformer block; auto = on CUDA only"
+        description="torch.compile each transformer block; auto = on CUDA, off over int8_weights"
     )
     adapter_compute: Literal["auto", "float32", "bfloat16"] = Field(
         description="LoRA matmul precision (weights stay float32 in the optimizer); auto = bfloat16 on CUDA"

@@ -150,6 +150,16 @@ def resolve_auto(value: bool | str, device: torch.device) -> bool:
     return bool(value)
 
 
+def resolve_compile(value: bool | str, base_precision: str, device: torch.device) -> bool:
+    """``train.compile``: ``auto`` compiles the blocks on CUDA, except over int8 weight-only base weights,
+    whose compiled first step did not finish within 220 s on an H200 (inductor choosing among matmul
+    kernels for every int8 linear; LTX-2.3 at 768x768x81 and the tiny preset alike) while the eager step
+    runs at 5.2 s (docs/bench_train.md, 2026-12-03). ``true`` compiles whatever the precision."""
+    if value == "auto" and base_precision == "int8_weights":
+        return False
+    return resolve_auto(value, device)
+
+
 def adapter_autocast(setting: str, device: torch.device) -> Any:
     """The context for one forward/backward: bfloat16 autocast when ``train.adapter_compute`` asks for it
     (``auto`` = on CUDA). The LoRA weights, their gradients and AdamW's state stay float32 (master weights);

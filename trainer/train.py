@@ -61,6 +61,7 @@ from .speed import (
     quantize_base,
     quantize_block,
     resolve_auto,
+    resolve_compile,
 )
 from .step import ic_loss
 
@@ -360,7 +361,7 @@ def setup_training(
         gradient_checkpointing=t.gradient_checkpointing,
         uncheckpointed_blocks=t.uncheckpointed_blocks,
         save_attention=t.save_attention,
-        compile_blocks=resolve_auto(t.compile, runtime.device),
+        compile_blocks=resolve_compile(t.compile, t.base_precision, runtime.device),
     )
     offload = None
     if t.offload_blocks > 0 and runtime.device.type == "cuda":
