@@ -11,7 +11,9 @@ adapter matmuls, float8) need ``--device cuda``:
 - ``plain``: the demo as it is;
 - ``skip_audio``: ``train.skip_audio_branch=true``;
 - ``int8_weights``: ``train.base_precision=int8_weights``;
-- ``adamw8bit``: ``train.optimizer=adamw8bit``.
+- ``adamw8bit``: ``train.optimizer=adamw8bit``;
+- ``plain_r128`` / ``adamw8bit_r128``: the same at LoRA r=128, where every adapter tensor is large enough
+  for torchao's 8-bit moments (at r=16 it keeps them all float32, and ``adamw8bit`` equals ``plain``).
 
 ``python benchmarks/train_quality.py outputs/quality --steps 400 --seeds 0,1,2``
 """
@@ -36,7 +38,19 @@ OPTIONS: dict[str, list[str]] = {
     "int8_weights": ["train.base_precision=int8_weights"],
     "adamw8bit": ["train.optimizer=adamw8bit"],
     "fp8": ["train=fp8"],
+    # torchao's AdamW8bit keeps tensors under 4,096 elements in float32 (as bitsandbytes does): at r=16 every
+    # adapter of the tiny model is that small. At r=128 every one has >= 4,096 (128 x 32 on the width-32
+    # video stream), so the 8-bit moments are in use; compare against plain_r128.
+    "plain_r128": ["lora.rank=128", "lora.alpha=128"],
+    "adamw8bit_r128": ["lora.rank=128", "lora.alpha=128", "train.optimizer=adamw8bit"],
 }
+
+
+def _get(settings: Any, dotted: str) -> Any:
+    value = settings
+    for key in dotted.split("."):
+        value = getattr(value, key)
+    return value
 
 
 def one_run(root: Path, option: str, seed: int, args: argparse.Namespace) -> dict[str, float]:
@@ -45,7 +59,17 @@ def one_run(root: Path, option: str, seed: int, args: argparse.Namespace) -> dic
     values["output_dir"] = str(root / f"run_{option}_seed{seed}")
     values["train"].update(seed=seed, resume=False)
     values["overwrite"] = True
+    for override in OPTIONS[option]:  # values merge over overrides: let the option's keys through
+        *parents, leaf = override.split("=", 1)[0].split(".")
+        node = values
+        for key in parents:
+            node = node.get(key, {})
+        node.pop(leaf, None)
     settings = load_train_config(values, overrides=[*OPTIONS[option], "eval.noise_draws=1"])
+    for override in OPTIONS[option]:
+        key, _, wanted = override.partition("=")
+        if "." in key and str(_get(settings, key)) not in (wanted, f"{wanted}.0"):
+            raise SystemExit(f"option {option}: {key} is {_get(settings, key)}, not {wanted}")
     report: dict[str, Any] = run(settings)
     losses = report["losses"]
     tail = losses[-max(1, len(losses) // 10) :]

@@ -155,7 +155,7 @@ def with_ground_projection(rng: np.random.Generator, ctx: SceneContext, world: W
 class _DomeParams:
     """Ground-projected dome: ``ground_projection_probability`` of the clips under an environment map
     project its lower hemisphere onto the ground from ``ground_projection_height_m`` [low, high] above the
-    origin, inside ``ground_projection_radius_m`` [low, high]."""
+    origin, onto a dome of radius ``ground_projection_radius_m`` [low, high] whose floor is the ground."""
 
     probability: float
     height_m: tuple[float, float]

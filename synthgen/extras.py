@@ -9,6 +9,7 @@ a single line naming what to install rather than an ImportError from deep inside
 from __future__ import annotations
 
 import importlib.util
+import logging
 
 from synthgen.errors import SynthgenError
 
@@ -19,6 +20,19 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "diffusers", "transformers", "peft", "accelerate", "safetensors", "tensorboard"),
     "ray": ("ray", "hydra_plugins.hydra_ray_launcher"),
 }
+
+
+# Loggers that warn while an optional library is being imported, about that library rather than the run:
+# torchao (its kernel libraries built for another torch), diffusers' torchao quantizer (torchao tensor
+# classes it cannot import) and torch's pytree (enum registrations torchao makes). With the [speed] extra
+# installed they would precede a CLI's one-line error; the console scripts raise them to ERROR.
+IMPORT_NOISE_LOGGERS = ("torchao", "diffusers.quantizers.torchao.torchao_quantizer", "torch.utils._pytree")
+
+
+def quiet_import_noise() -> None:
+    """Raise ``IMPORT_NOISE_LOGGERS`` to ERROR (console scripts only: a library user keeps their logging)."""
+    for name in IMPORT_NOISE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class MissingExtraError(SynthgenError):

@@ -3,6 +3,8 @@ under a map (``scene.params.ground_projection_*``), recorded in the spec, render
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,3 +90,54 @@ def test_the_dome_reshades_only_the_ground() -> None:
     inner_sky[-(64 // 4) :] = False
     inner_sky &= np.roll(sky, 2, axis=0) & np.roll(sky, -2, axis=0)
     assert inner_sky.sum() > 100 and difference[inner_sky].mean() < 1.0
+
+
+def write_band_map(path: Path) -> None:
+    """An equirectangular Radiance .hdr (flat RGBE scanlines) whose colour names the elevation band:
+    green above the horizon, red from 12 deg below it up to the horizon, blue further down."""
+    height, width = 128, 256
+    elevation = 90.0 - (np.arange(height) + 0.5) * 180.0 / height
+    colour = np.where(
+        elevation[:, None] >= 0.0,
+        [0.0, 1.0, 0.0],
+        np.where(elevation[:, None] >= -12.0, [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]),
+    )
+    rgbe = np.zeros((height, width, 4), np.uint8)
+    rgbe[..., :3] = (colour[:, None, :] * 128).astype(np.uint8)  # mantissa 128 with exponent 129: value 1.0
+    rgbe[..., 3] = 129
+    header = f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {height} +X {width}\n".encode()
+    path.write_bytes(header + rgbe.tobytes())
+
+
+@pytest.mark.blender
+def test_the_far_floor_runs_into_the_horizon_through_the_dome_wall(tmp_path: Path) -> None:
+    """Beyond the dome's radius the floor shows the map where the view ray crosses the dome's wall, so its
+    elevation climbs towards the horizon; a floor whose distance were clamped to the radius would show one
+    ring at -atan(h / R) = -14 deg (blue here) all the way out."""
+    write_band_map(tmp_path / "bands.hdr")
+    digest = hashlib.sha256((tmp_path / "bands.hdr").read_bytes()).hexdigest()
+    world = WorldSpec(
+        background="hdri",
+        hdri_dir=str(tmp_path),
+        hdri_file="bands.hdr",
+        hdri_sha256=digest,
+        ground_projection_height_m=2.5,
+        ground_projection_radius_m=10.0,
+    )
+    spec = tiny_hdri_spec(world)
+    spec = spec.model_copy(
+        update={
+            "camera": CameraSpec(position_m=(0.0, -6.0, 2.5), look_at_m=(0.0, 10.0, 0.5)),
+            "clip": spec.clip.model_copy(update={"width": 128, "height": 64}),
+        }
+    )
+    out = render_clip(spec)
+    rgb, depth = out.frames_rgb[0].astype(int), out.depth_m[0]
+    ground = np.isfinite(depth) & (out.instance_ids[0] == 0)
+    red = (rgb[..., 0] > rgb[..., 1] + 20) & (rgb[..., 0] > rgb[..., 2] + 20)
+    blue = (rgb[..., 2] > rgb[..., 0] + 20) & (rgb[..., 2] > rgb[..., 1] + 20)
+    near = ground & (depth < 9.0)  # inside the dome: the map from C, well below -12 deg
+    far = ground & (depth > 20.0)  # seen through the wall: within 12 deg of the horizon
+    assert near.sum() > 200 and far.sum() > 200
+    assert blue[near].mean() > 0.9
+    assert red[far].mean() > 0.9

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from synthgen.cli.hydra_app import fail, precheck
 from synthgen.errors import SynthgenError
-from synthgen.extras import require_extra
+from synthgen.extras import quiet_import_noise, require_extra
 
 PROG = "synthgen-train"
 
@@ -110,6 +110,7 @@ def _remove_empty_run_folder() -> None:
 
 def main() -> None:
     """Entry point of the ``synthgen-train`` console script."""
+    quiet_import_noise()
     try:
         require_extra("train", "training")
     except SynthgenError as err:

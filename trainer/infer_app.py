@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from synthgen.cli.hydra_app import fail, precheck
 from synthgen.errors import SynthgenError
-from synthgen.extras import require_extra
+from synthgen.extras import quiet_import_noise, require_extra
 
 PROG = "synthgen-infer"
 
@@ -67,6 +67,7 @@ def _task(raw: DictConfig) -> None:
 
 def main() -> None:
     """Entry point of the ``synthgen-infer`` console script."""
+    quiet_import_noise()
     try:
         require_extra("train", "inference")
     except SynthgenError as err:

@@ -11,6 +11,7 @@ import os
 import sys
 
 from synthgen.errors import SynthgenError
+from synthgen.extras import quiet_import_noise
 
 COMMANDS = {
     "validate": "check a dataset: schema, every video and audio decodes, labels agree",
@@ -35,6 +36,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``synthgen`` console script; returns the exit code."""
+    quiet_import_noise()
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)

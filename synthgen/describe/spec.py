@@ -594,7 +594,10 @@ class WorldSpec(Frozen):
         "the ground shows the map's lower hemisphere projected onto it (0 = off)",
     )
     ground_projection_radius_m: float = Field(
-        0.0, ge=0.0, description="ground-projected dome: radius of the projected floor around the origin"
+        0.0,
+        ge=0.0,
+        description="ground-projected dome: radius of the dome around the map's viewpoint; the floor beyond it "
+        "is seen through the dome's wall",
     )
 
     @model_validator(mode="after")

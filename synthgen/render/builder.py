@@ -352,12 +352,16 @@ class SceneBuilder:
         links.new(environment.outputs["Color"], background.inputs["Color"])
 
     def dome_ground_material(self, world: WorldSpec) -> Any:
-        """The ground of a ground-projected dome: each ground point P shows the environment map in the
-        direction from the map's viewpoint C = (0, 0, ground_projection_height_m) to P, P's distance from
-        the origin clamped to ``ground_projection_radius_m`` (beyond it the floor's edge is stretched to the
-        horizon). The map's rotation, strength and the camera gain are the world's; ambient occlusion
-        (1 m) darkens it where objects stand, since an emitter catches no shadows. Shading only: the
-        ground's geometry, depth and instance id are unchanged."""
+        """The ground of a ground-projected dome: the environment map as photographed from the viewpoint
+        C = (0, 0, ground_projection_height_m), projected onto a dome of radius R =
+        ``ground_projection_radius_m`` around C whose floor is the ground. A ground point P inside the dome
+        shows the map in the direction P - C. A ground point beyond it is seen through the dome's wall: the
+        ray from P towards the viewer (the shading point's incoming direction I) crosses the sphere
+        |X - C| = R at Q = P + s I, and P shows the map in the direction Q - C, so the floor runs into the
+        horizon without a stretched band (the three.js ``GroundedSkybox`` geometry, done in the shader on
+        the flat ground). The map's rotation, strength and the camera gain are the world's; ambient
+        occlusion (1 m) darkens it where objects stand, since an emitter catches no shadows. Shading only:
+        the ground's geometry, depth and instance id are unchanged."""
         assert world.hdri_dir and world.hdri_file and world.hdri_sha256  # WorldSpec enforces these
         path = resolve_hdri(world.hdri_dir, world.hdri_file, world.hdri_sha256)
         material = self.bpy.data.materials.new("ground_projection")
@@ -366,31 +370,47 @@ class SceneBuilder:
         nodes, links = material.node_tree.nodes, material.node_tree.links
         nodes.clear()
         geometry = nodes.new("ShaderNodeNewGeometry")
-        separate = nodes.new("ShaderNodeSeparateXYZ")
-        links.new(geometry.outputs["Position"], separate.inputs["Vector"])
-        # Horizontal offset scaled by min(1, R / |P_xy|), then the vector from C: (x', y', -h).
-        flat = nodes.new("ShaderNodeCombineXYZ")
-        links.new(separate.outputs["X"], flat.inputs["X"])
-        links.new(separate.outputs["Y"], flat.inputs["Y"])
-        length = nodes.new("ShaderNodeVectorMath")
-        length.operation = "LENGTH"
-        links.new(flat.outputs["Vector"], length.inputs[0])
-        ratio = nodes.new("ShaderNodeMath")
-        ratio.operation = "DIVIDE"
-        ratio.inputs[0].default_value = world.ground_projection_radius_m
-        links.new(length.outputs["Value"], ratio.inputs[1])
-        clamp = nodes.new("ShaderNodeMath")
-        clamp.operation = "MINIMUM"
-        links.new(ratio.outputs["Value"], clamp.inputs[0])
-        clamp.inputs[1].default_value = 1.0
-        scaled = nodes.new("ShaderNodeVectorMath")
-        scaled.operation = "SCALE"
-        links.new(flat.outputs["Vector"], scaled.inputs[0])
-        links.new(clamp.outputs["Value"], scaled.inputs["Scale"])
-        direction = nodes.new("ShaderNodeVectorMath")
-        direction.operation = "SUBTRACT"
-        links.new(scaled.outputs["Vector"], direction.inputs[0])
-        direction.inputs[1].default_value = (0.0, 0.0, world.ground_projection_height_m)
+
+        def vector(operation: str, a: Any, b: Any) -> Any:
+            node = nodes.new("ShaderNodeVectorMath")
+            node.operation = operation
+            for socket, value in ((node.inputs[0], a), (node.inputs[1], b)):
+                if isinstance(value, tuple):
+                    socket.default_value = value
+                else:
+                    links.new(value, socket)
+            return node
+
+        def scalar(operation: str, a: Any, b: Any = 0.0) -> Any:
+            node = nodes.new("ShaderNodeMath")
+            node.operation = operation
+            for socket, value in ((node.inputs[0], a), (node.inputs[1], b)):
+                if isinstance(value, float):
+                    socket.default_value = value
+                else:
+                    links.new(value, socket)
+            return node.outputs["Value"]
+
+        radius = world.ground_projection_radius_m
+        incoming = geometry.outputs["Incoming"]
+        # M = P - C; s solves |M + s I|^2 = R^2: s = -(M.I) - sqrt((M.I)^2 - (|M|^2 - R^2)), the crossing
+        # nearest P on its way to the viewer; 0 inside the dome (|M| <= R).
+        offset = vector(
+            "SUBTRACT", geometry.outputs["Position"], (0.0, 0.0, world.ground_projection_height_m)
+        )
+        m_dot_i = vector("DOT_PRODUCT", offset.outputs["Vector"], incoming).outputs["Value"]
+        m_dot_m = vector("DOT_PRODUCT", offset.outputs["Vector"], offset.outputs["Vector"]).outputs["Value"]
+        beyond = scalar("SUBTRACT", m_dot_m, radius * radius)
+        discriminant = scalar(
+            "MAXIMUM", scalar("SUBTRACT", scalar("MULTIPLY", m_dot_i, m_dot_i), beyond), 0.0
+        )
+        step = scalar("SUBTRACT", scalar("MULTIPLY", m_dot_i, -1.0), scalar("SQRT", discriminant))
+        step = scalar("MULTIPLY", step, scalar("GREATER_THAN", beyond, 0.0))
+        along = nodes.new("ShaderNodeVectorMath")
+        along.operation = "SCALE"
+        links.new(incoming, along.inputs[0])
+        links.new(step, along.inputs["Scale"])
+        direction = vector("ADD", offset.outputs["Vector"], along.outputs["Vector"])
         mapping = nodes.new("ShaderNodeMapping")
         mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(world.hdri_rotation_deg))
         links.new(direction.outputs["Vector"], mapping.inputs["Vector"])
