@@ -133,6 +133,23 @@ def test_a_missing_extra_is_one_line_naming_what_to_install() -> None:
 # --- the core without torch or Blender -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_console_scripts_silence_optional_libraries_import_time_warnings(quiet: bool) -> None:
+    """What torchao and friends log while being imported (their loggers, as torchao 0.18 does on a torch it
+    was not built for) must not precede a console script's one-line error."""
+    code = (
+        "import logging, sys\n"
+        "from synthgen.extras import IMPORT_NOISE_LOGGERS, quiet_import_noise\n"
+        f"if {quiet}: quiet_import_noise()\n"
+        "for name in IMPORT_NOISE_LOGGERS: logging.getLogger(name).warning('noise from %s', name)\n"
+        "logging.getLogger('synthgen').warning('ours')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    noise = [line for line in done.stderr.splitlines() if line.startswith("noise from")]
+    assert (noise == []) is quiet, done.stderr
+    assert "ours" in done.stderr  # only those loggers are raised
+
+
 def test_synthgen_train_without_the_train_extra_exits_2_naming_it(tmp_path: Path) -> None:
     env = _blocking(tmp_path, TRAIN_MODULES)
     result = _run([sys.executable, "-m", "synthgen.trainer.app", "train=cpu_quick"], env, tmp_path)
