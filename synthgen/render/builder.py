@@ -371,25 +371,22 @@ class SceneBuilder:
         nodes.clear()
         geometry = nodes.new("ShaderNodeNewGeometry")
 
-        def vector(operation: str, a: Any, b: Any) -> Any:
-            node = nodes.new("ShaderNodeVectorMath")
+        def operate(kind: str, operation: str, a: Any, b: Any) -> Any:
+            """A math node of ``kind`` whose first two inputs are ``a`` and ``b``: constants or sockets."""
+            node = nodes.new(kind)
             node.operation = operation
             for socket, value in ((node.inputs[0], a), (node.inputs[1], b)):
-                if isinstance(value, tuple):
+                if isinstance(value, (tuple, float)):
                     socket.default_value = value
                 else:
                     links.new(value, socket)
             return node
 
+        def vector(operation: str, a: Any, b: Any) -> Any:
+            return operate("ShaderNodeVectorMath", operation, a, b)
+
         def scalar(operation: str, a: Any, b: Any = 0.0) -> Any:
-            node = nodes.new("ShaderNodeMath")
-            node.operation = operation
-            for socket, value in ((node.inputs[0], a), (node.inputs[1], b)):
-                if isinstance(value, float):
-                    socket.default_value = value
-                else:
-                    links.new(value, socket)
-            return node.outputs["Value"]
+            return operate("ShaderNodeMath", operation, a, b).outputs["Value"]
 
         radius = world.ground_projection_radius_m
         incoming = geometry.outputs["Incoming"]
