@@ -60,7 +60,8 @@ def recipe_sheet(
     num_frames: int = 9,
     frames: int = 1,
 ) -> tuple[np.ndarray, float, int, int]:
-    """Middle frames of the clips of ``recipe``, seconds per rendered frame, number of clips, samples."""
+    """The sheet of ``recipe`` (middle frames, or ``frames`` per clip as rows), seconds per rendered frame,
+    number of clips, samples."""
     with contextlib.ExitStack() as stack:
         folder = keep if keep is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         cfg = load_generate_config(
